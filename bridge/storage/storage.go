@@ -1,0 +1,128 @@
+// Package storage is the contract between the bridge and the place documents live.
+//
+// A Backend stores files in folders and enforces the WOPI lock rules on every write, so
+// that a backend whose locks live elsewhere (an upstream WOPI host) and one whose locks
+// live in the bridge's state store (fs) behave the same to both faces.
+package storage
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Errors every backend returns, wrapped or not; callers test them with errors.Is.
+var (
+	ErrNotFound     = errors.New("storage: not found")
+	ErrExists       = errors.New("storage: already exists")
+	ErrInvalidName  = errors.New("storage: invalid name")
+	ErrTooLarge     = errors.New("storage: content too large")
+	ErrNotEmpty     = errors.New("storage: folder not empty")
+	ErrUnauthorized = errors.New("storage: access denied")
+	ErrUnsupported  = errors.New("storage: operation not supported")
+	ErrUnavailable  = errors.New("storage: temporarily unavailable")
+)
+
+// LockConflictError reports that a lock-guarded operation was refused. Current is the
+// lock the file holds now; empty when the file is not locked (for example a PutFile
+// with a lock on an unlocked file, or one without a lock on a non-empty unlocked file).
+type LockConflictError struct {
+	Current string
+	Reason  string
+}
+
+func (e *LockConflictError) Error() string {
+	if e.Reason != "" {
+		return "storage: lock conflict: " + e.Reason
+	}
+	if e.Current == "" {
+		return "storage: lock conflict: file is not locked"
+	}
+	return "storage: lock conflict: file is locked by another lock"
+}
+
+// File describes one document.
+type File struct {
+	ID       string    // stable across rename and edit
+	Name     string    // base name with extension, e.g. "report.docx"
+	FolderID string    // id of the containing folder
+	Size     int64     // bytes
+	Version  string    // changes on every content change, never reused for other content
+	ModTime  time.Time // last content change
+}
+
+// Folder describes one folder (a WOPI container). The root has an empty ParentID.
+type Folder struct {
+	ID       string
+	Name     string
+	ParentID string
+}
+
+// Lock is the lock a file holds.
+type Lock struct {
+	ID      string    // the client's lock string, opaque, at most 1024 bytes
+	Expires time.Time // WOPI locks expire after 30 minutes unless refreshed
+}
+
+// LockDuration is how long a WOPI lock lives without a refresh.
+const LockDuration = 30 * time.Minute
+
+// MaxLockLength is the longest lock id accepted (WOPI's extended lock length).
+const MaxLockLength = 1024
+
+// Backend is the storage contract. Every method is safe for concurrent use. Reads and
+// writes stream: no method holds a whole document in memory.
+//
+// Lock rules (WOPI): a write with lockID on a file locked with the same id succeeds; a
+// write on a file locked with another id, or with a lock on an unlocked file, is a
+// *LockConflictError; a PutFile without a lock on an unlocked file succeeds only when the
+// file is empty (0 bytes).
+type Backend interface {
+	// Stat describes a file.
+	Stat(ctx context.Context, id string) (File, error)
+	// Open returns the file's content and its description at the moment of opening.
+	// The reader is an io.ReadSeeker too when the backend can seek (fs does).
+	Open(ctx context.Context, id string) (io.ReadCloser, File, error)
+	// Put replaces the content of an existing file atomically, under the lock rules.
+	// A body longer than limit (when limit > 0) is ErrTooLarge and changes nothing.
+	Put(ctx context.Context, id, lockID string, body io.Reader, limit int64) (File, error)
+	// Create makes a new file named name in folderID. If the name exists: ErrExists unless
+	// overwrite, in which case the existing file is replaced unless it is locked
+	// (*LockConflictError). Names with path separators, NUL, "." or ".." are ErrInvalidName.
+	Create(ctx context.Context, folderID, name string, body io.Reader, overwrite bool, limit int64) (File, error)
+	// Rename gives a file a new base name (extension included) in the same folder, under
+	// the lock rules. A taken name is ErrExists.
+	Rename(ctx context.Context, id, lockID, name string) (File, error)
+	// Delete removes a file; a locked file is a *LockConflictError.
+	Delete(ctx context.Context, id string) error
+
+	// Lock takes the lock, or refreshes it when it already holds lockID.
+	Lock(ctx context.Context, id, lockID string) (File, error)
+	// Unlock releases lockID.
+	Unlock(ctx context.Context, id, lockID string) (File, error)
+	// RefreshLock extends lockID.
+	RefreshLock(ctx context.Context, id, lockID string) (File, error)
+	// UnlockAndRelock replaces oldLockID with lockID in one step.
+	UnlockAndRelock(ctx context.Context, id, oldLockID, lockID string) (File, error)
+	// GetLock returns the current lock id, empty when unlocked.
+	GetLock(ctx context.Context, id string) (string, error)
+
+	// Root is the top folder.
+	Root(ctx context.Context) (Folder, error)
+	// Folder describes a folder.
+	Folder(ctx context.Context, id string) (Folder, error)
+	// List returns the files and subfolders of a folder, sorted by name.
+	List(ctx context.Context, folderID string) ([]File, []Folder, error)
+	// CreateFolder makes a subfolder; a taken name is ErrExists.
+	CreateFolder(ctx context.Context, parentID, name string) (Folder, error)
+	// RenameFolder renames a folder in place.
+	RenameFolder(ctx context.Context, id, name string) (Folder, error)
+	// DeleteFolder removes an empty folder (ErrNotEmpty otherwise); not the root.
+	DeleteFolder(ctx context.Context, id string) error
+}
+
+// Checker is implemented by backends that can report whether they are reachable (readyz).
+type Checker interface {
+	Check(ctx context.Context) error
+}
