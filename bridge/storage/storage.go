@@ -77,7 +77,15 @@ const MaxLockLength = 1024
 // Lock rules (WOPI): a write with lockID on a file locked with the same id succeeds; a
 // write on a file locked with another id, or with a lock on an unlocked file, is a
 // *LockConflictError; a PutFile without a lock on an unlocked file succeeds only when the
-// file is empty (0 bytes).
+// file is empty (0 bytes). Rename follows the same rules except that a rename without a
+// lock on an unlocked file succeeds whatever its size. An expired lock counts as no lock.
+// A lock id that is empty or longer than MaxLockLength is a *LockConflictError with a
+// Reason, and changes nothing.
+//
+// Lock, Unlock, RefreshLock and UnlockAndRelock do not change a file's Version (WOPI
+// clients compare it across a lock). Unknown ids, and ids of the wrong kind (a folder id
+// given to Stat), are ErrNotFound. The package storagetest holds the conformance suite
+// every backend passes.
 type Backend interface {
 	// Stat describes a file.
 	Stat(ctx context.Context, id string) (File, error)
@@ -89,7 +97,9 @@ type Backend interface {
 	Put(ctx context.Context, id, lockID string, body io.Reader, limit int64) (File, error)
 	// Create makes a new file named name in folderID. If the name exists: ErrExists unless
 	// overwrite, in which case the existing file is replaced unless it is locked
-	// (*LockConflictError). Names with path separators, NUL, "." or ".." are ErrInvalidName.
+	// (*LockConflictError); the replaced file keeps its id. Names that are empty, ".", "..",
+	// or hold a path separator or NUL are ErrInvalidName, as are names the backend cannot
+	// store (too long, reserved).
 	Create(ctx context.Context, folderID, name string, body io.Reader, overwrite bool, limit int64) (File, error)
 	// Rename gives a file a new base name (extension included) in the same folder, under
 	// the lock rules. A taken name is ErrExists.
@@ -112,13 +122,15 @@ type Backend interface {
 	Root(ctx context.Context) (Folder, error)
 	// Folder describes a folder.
 	Folder(ctx context.Context, id string) (Folder, error)
-	// List returns the files and subfolders of a folder, sorted by name.
+	// List returns the files and subfolders of a folder, each sorted by name (bytewise).
 	List(ctx context.Context, folderID string) ([]File, []Folder, error)
 	// CreateFolder makes a subfolder; a taken name is ErrExists.
 	CreateFolder(ctx context.Context, parentID, name string) (Folder, error)
-	// RenameFolder renames a folder in place.
+	// RenameFolder renames a folder in place; a taken name is ErrExists. The root is
+	// ErrUnsupported.
 	RenameFolder(ctx context.Context, id, name string) (Folder, error)
-	// DeleteFolder removes an empty folder (ErrNotEmpty otherwise); not the root.
+	// DeleteFolder removes an empty folder (ErrNotEmpty otherwise). The root is
+	// ErrUnsupported.
 	DeleteFolder(ctx context.Context, id string) error
 }
 

@@ -1,0 +1,452 @@
+// Package session is the Docs API session model: it maps document keys to files,
+// holds the WOPI lock of a Docs API editing session, and turns the Document Server's
+// save callbacks into storage writes that are never lost.
+//
+// One editing session per file across both integration styles: a Docs API session
+// holds the file's lock under an id that DS in WOPI mode can never use, so a WOPI
+// client meets a 409 while it lives, and a Docs API open meets a view-only config while
+// a WOPI client holds the lock.
+//
+// Everything lives in the state store (sessions, keys, the spool of saves that storage
+// refused), so a restart between "editing" and "save" still saves.
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wopibridge/wopibridge/bridge/state"
+	"github.com/wopibridge/wopibridge/bridge/storage"
+	"github.com/wopibridge/wopibridge/docsapi"
+)
+
+// Errors of the session model.
+var (
+	// ErrUnknownKey: a callback names a key this bridge never issued.
+	ErrUnknownKey = errors.New("session: unknown document key")
+	// ErrLockedElsewhere: the file's lock belongs to another session (WOPI or Docs API).
+	ErrLockedElsewhere = errors.New("session: file is locked by another editing session")
+	// ErrSavePending: a save of the file is spooled and not yet in storage.
+	ErrSavePending = errors.New("session: a save of this file is still being written to storage")
+	// ErrNotSafe: the bytes of a save could be neither written nor spooled.
+	ErrNotSafe = errors.New("session: save could not be made safe")
+)
+
+// LockPrefix starts the lock id of every Docs API session. DS in WOPI mode locks with
+// the sanitised file id, made only of [0-9a-zA-Z-._=], so ':' keeps the two apart.
+const LockPrefix = "docs:"
+
+// LockID is the lock a Docs API session with key holds.
+func LockID(key string) string { return LockPrefix + key }
+
+// Buckets of the state store.
+const (
+	bucketSessions  = "docs.sessions"  // file id → sessionRec
+	bucketKeys      = "docs.keys"      // key → keyRec
+	bucketSpool     = "docs.spool"     // sequence → spoolRec
+	bucketSpoolData = "docs.spooldata" // sequence/chunk → bytes
+	bucketSeq       = "docs.seq"       // "spool" → last sequence
+)
+
+// Key states.
+const (
+	keyIssued = "issued" // handed out in a config; no save yet
+	keyEnded  = "ended"  // its session ended without a save (status 4, 3)
+	keySaved  = "saved"  // its final save is safe (in storage or spooled)
+)
+
+type keyRec struct {
+	FileID  string    `json:"file"`
+	Version string    `json:"version"` // the content the key was issued for
+	Name    string    `json:"name"`    // the file's name then (for a copy if it is deleted)
+	State   string    `json:"state"`
+	Updated time.Time `json:"updated"`
+}
+
+type sessionRec struct {
+	Key       string    `json:"key"`
+	LockID    string    `json:"lock"`
+	Version   string    `json:"version"` // the storage version DS's content is based on
+	Users     []string  `json:"users"`
+	Started   time.Time `json:"started"`
+	Refreshed time.Time `json:"refreshed"` // last lock refresh
+	Active    time.Time `json:"active"`    // last callback
+	Pending   int       `json:"pending"`   // spooled saves not yet in storage
+	Closing   bool      `json:"closing"`   // final save spooled: end when it lands
+}
+
+// Options configure a Manager.
+type Options struct {
+	Storage storage.Backend
+	State   state.Store
+	// KeyPrefix makes this bridge's keys distinct from other integrations on one DS.
+	KeyPrefix string
+	// MaxFileSize bounds a saved document (0: none).
+	MaxFileSize int64
+	// RefreshEvery is how often a session's lock is refreshed (default and maximum 10 min).
+	RefreshEvery time.Duration
+	// IdleLimit stops refreshing a session that had no callback for this long (default
+	// 24 h); its lock then lapses, but a late save is still accepted.
+	IdleLimit time.Duration
+	// RetryEvery is the pause between two replays of the spool (default 5 s).
+	RetryEvery time.Duration
+	// ChunkSize is the spool's chunk size (default 1 MiB).
+	ChunkSize int
+	// OnEvent, when set, is told what happens in the background and on saves.
+	OnEvent func(Event)
+	Now     func() time.Time
+}
+
+// Event reports something the application logs or counts.
+type Event struct {
+	Kind   EventKind
+	FileID string
+	Key    string
+	Name   string // conflict copy name
+	Err    error
+}
+
+// EventKind names an Event.
+type EventKind string
+
+// Event kinds.
+const (
+	EventSaved        EventKind = "saved"         // bytes written to storage
+	EventSpooled      EventKind = "spooled"       // storage failed; bytes kept in the spool
+	EventReplayed     EventKind = "replayed"      // a spooled save reached storage
+	EventReplayFailed EventKind = "replay_failed" // storage still failing; will retry
+	EventConflictCopy EventKind = "conflict_copy" // lock lost; bytes went to a copy
+	EventRepeated     EventKind = "repeated"      // a save repeated for a saved key
+	EventLockRefresh  EventKind = "lock_refresh_failed"
+)
+
+// Manager owns the Docs API sessions. It is safe for concurrent use.
+type Manager struct {
+	o     Options
+	now   func() time.Time
+	files keyedMutex // serialises everything done for one file
+	spool sync.Mutex // one replay at a time
+}
+
+// New makes a Manager. Call Run to start the background work.
+func New(o Options) (*Manager, error) {
+	if o.Storage == nil || o.State == nil {
+		return nil, errors.New("session: Storage and State are required")
+	}
+	if o.RefreshEvery <= 0 || o.RefreshEvery > 10*time.Minute {
+		o.RefreshEvery = 10 * time.Minute
+	}
+	if o.IdleLimit <= 0 {
+		o.IdleLimit = 24 * time.Hour
+	}
+	if o.RetryEvery <= 0 {
+		o.RetryEvery = 5 * time.Second
+	}
+	if o.ChunkSize <= 0 {
+		o.ChunkSize = 1 << 20
+	}
+	m := &Manager{o: o, now: o.Now}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	return m, nil
+}
+
+func (m *Manager) emit(e Event) {
+	if m.o.OnEvent != nil {
+		m.o.OnEvent(e)
+	}
+}
+
+// Opened is what a new editor config needs.
+type Opened struct {
+	Key  string
+	File storage.File
+	// Edit is false when the file is locked by a session of the other style (or another
+	// Docs API key): the config must then open for view.
+	Edit bool
+}
+
+// Open returns the key for a new editor of fileID. While a Docs API session is open
+// on the file, every editor gets that session's key.
+func (m *Manager) Open(ctx context.Context, fileID string) (Opened, error) {
+	unlock := m.files.lock(fileID)
+	defer unlock()
+
+	var sess *sessionRec
+	if err := m.o.State.View(func(tx state.Tx) error {
+		var err error
+		sess, err = getSession(tx, fileID)
+		return err
+	}); err != nil {
+		return Opened{}, err
+	}
+	f, err := m.o.Storage.Stat(ctx, fileID)
+	if err != nil {
+		return Opened{}, err
+	}
+	if sess != nil {
+		if sess.Closing {
+			return Opened{}, ErrSavePending
+		}
+		return Opened{Key: sess.Key, File: f, Edit: true}, nil
+	}
+	if n, err := m.pendingFor(fileID); err != nil {
+		return Opened{}, err
+	} else if n > 0 {
+		return Opened{}, ErrSavePending
+	}
+	lock, err := m.o.Storage.GetLock(ctx, fileID)
+	if err != nil {
+		return Opened{}, err
+	}
+	key := docsapi.MakeKey(m.o.KeyPrefix, fileID, f.Version)
+	err = m.o.State.Update(func(tx state.Tx) error {
+		k, err := getKey(tx, key)
+		if err != nil {
+			return err
+		}
+		if k == nil || k.State != keySaved {
+			return putJSON(tx, bucketKeys, key, keyRec{FileID: fileID, Version: f.Version, Name: f.Name, State: keyIssued, Updated: m.now()})
+		}
+		return nil
+	})
+	if err != nil {
+		return Opened{}, err
+	}
+	return Opened{Key: key, File: f, Edit: lock == "" || lock == LockID(key)}, nil
+}
+
+// FileOf returns the file a key was issued for.
+func (m *Manager) FileOf(key string) (string, error) {
+	var k *keyRec
+	err := m.o.State.View(func(tx state.Tx) error {
+		var err error
+		k, err = getKey(tx, key)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	if k == nil {
+		return "", ErrUnknownKey
+	}
+	return k.FileID, nil
+}
+
+// Editing handles status 1: the editors of key are now users. The first editor takes
+// the lock. After the key's session ended, it changes nothing.
+func (m *Manager) Editing(ctx context.Context, key string, users []string) error {
+	k, err := m.keyOf(key)
+	if err != nil {
+		return err
+	}
+	unlock := m.files.lock(k.FileID)
+	defer unlock()
+	if k, err = m.keyOf(key); err != nil {
+		return err
+	}
+	if k.State != keyIssued {
+		return nil // a late status 1 of an ended session
+	}
+	sess, err := m.session(k.FileID)
+	if err != nil {
+		return err
+	}
+	now := m.now()
+	if sess != nil {
+		if sess.Key != key {
+			return ErrLockedElsewhere
+		}
+		sess.Users, sess.Active = users, now
+		return m.putSession(k.FileID, sess)
+	}
+	if _, err := m.o.Storage.Lock(ctx, k.FileID, LockID(key)); err != nil {
+		var lc *storage.LockConflictError
+		if errors.As(err, &lc) {
+			return fmt.Errorf("%w: %v", ErrLockedElsewhere, err)
+		}
+		return err
+	}
+	sess = &sessionRec{Key: key, LockID: LockID(key), Version: k.Version, Users: users,
+		Started: now, Refreshed: now, Active: now}
+	return m.putSession(k.FileID, sess)
+}
+
+// Ended handles status 4 (closed without changes) and 3 (save error): the session of
+// key ends and its lock is released. Repeats and late calls change nothing.
+func (m *Manager) Ended(ctx context.Context, key string) error {
+	k, err := m.keyOf(key)
+	if err != nil {
+		return err
+	}
+	unlock := m.files.lock(k.FileID)
+	defer unlock()
+	sess, err := m.session(k.FileID)
+	if err != nil {
+		return err
+	}
+	if sess != nil && sess.Key == key {
+		if sess.Pending > 0 {
+			// A spooled forcesave still holds the lock; end once it lands.
+			sess.Closing = true
+			return m.putSession(k.FileID, sess)
+		}
+		if err := m.release(ctx, k.FileID, sess); err != nil {
+			return err
+		}
+	}
+	return m.setKeyState(key, keyIssued, keyEnded)
+}
+
+// release unlocks the file and forgets the session.
+func (m *Manager) release(ctx context.Context, fileID string, sess *sessionRec) error {
+	if _, err := m.o.Storage.Unlock(ctx, fileID, sess.LockID); err != nil {
+		var lc *storage.LockConflictError
+		if !errors.As(err, &lc) && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		// Already unlocked (lapsed) or taken by someone else: nothing of ours to release.
+	}
+	return m.o.State.Update(func(tx state.Tx) error { return tx.Delete(bucketSessions, fileID) })
+}
+
+func (m *Manager) keyOf(key string) (*keyRec, error) {
+	var k *keyRec
+	err := m.o.State.View(func(tx state.Tx) error {
+		var err error
+		k, err = getKey(tx, key)
+		return err
+	})
+	if err == nil && k == nil {
+		err = ErrUnknownKey
+	}
+	return k, err
+}
+
+func (m *Manager) session(fileID string) (*sessionRec, error) {
+	var s *sessionRec
+	err := m.o.State.View(func(tx state.Tx) error {
+		var err error
+		s, err = getSession(tx, fileID)
+		return err
+	})
+	return s, err
+}
+
+func (m *Manager) putSession(fileID string, s *sessionRec) error {
+	return m.o.State.Update(func(tx state.Tx) error { return putJSON(tx, bucketSessions, fileID, s) })
+}
+
+// setKeyState moves key from state from to state to; other states are left alone.
+func (m *Manager) setKeyState(key, from, to string) error {
+	return m.o.State.Update(func(tx state.Tx) error {
+		k, err := getKey(tx, key)
+		if err != nil || k == nil || (from != "" && k.State != from) {
+			return err
+		}
+		k.State, k.Updated = to, m.now()
+		return putJSON(tx, bucketKeys, key, k)
+	})
+}
+
+// Sessions lists the open sessions by file id (for readiness and tests).
+func (m *Manager) Sessions() (map[string]string, error) {
+	out := map[string]string{}
+	err := m.o.State.View(func(tx state.Tx) error {
+		return tx.ForEach(bucketSessions, func(k string, v []byte) error {
+			var s sessionRec
+			if err := json.Unmarshal(v, &s); err != nil {
+				return err
+			}
+			out[k] = s.Key
+			return nil
+		})
+	})
+	return out, err
+}
+
+func getKey(tx state.Tx, key string) (*keyRec, error) {
+	var k keyRec
+	ok, err := getJSON(tx, bucketKeys, key, &k)
+	if !ok || err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+func getSession(tx state.Tx, fileID string) (*sessionRec, error) {
+	var s sessionRec
+	ok, err := getJSON(tx, bucketSessions, fileID, &s)
+	if !ok || err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+func getJSON(tx state.Tx, bucket, key string, v any) (bool, error) {
+	b, err := tx.Get(bucket, key)
+	if err != nil || b == nil {
+		return false, err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("session: corrupt %s record %q: %w", bucket, key, err)
+	}
+	return true, nil
+}
+
+func putJSON(tx state.Tx, bucket, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return tx.Put(bucket, key, b)
+}
+
+// conflictName is "<name> (conflict <time>).<ext>".
+func conflictName(name string, t time.Time) string {
+	base, ext := name, ""
+	if i := strings.LastIndexByte(name, '.'); i > 0 {
+		base, ext = name[:i], name[i:]
+	}
+	return fmt.Sprintf("%s (conflict %s)%s", base, t.UTC().Format("2006-01-02 150405.000"), ext)
+}
+
+// keyedMutex is one mutex per key, created on demand and dropped when unused.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*refMutex
+}
+
+type refMutex struct {
+	sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*refMutex{}
+	}
+	rm := k.m[key]
+	if rm == nil {
+		rm = &refMutex{}
+		k.m[key] = rm
+	}
+	rm.refs++
+	k.mu.Unlock()
+	rm.Lock()
+	return func() {
+		rm.Unlock()
+		k.mu.Lock()
+		if rm.refs--; rm.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}

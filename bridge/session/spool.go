@@ -1,0 +1,403 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wopibridge/wopibridge/bridge/state"
+	"github.com/wopibridge/wopibridge/bridge/storage"
+)
+
+// A spooled save: the bytes DS produced, kept in the state store in chunks (each chunk
+// its own transaction, so nothing holds a whole document in memory) until storage
+// takes them. The record is written last: a save is spooled once its record exists.
+type spoolRec struct {
+	FileID  string    `json:"file"`
+	Key     string    `json:"key"`
+	LockID  string    `json:"lock"`
+	Final   bool      `json:"final"`
+	Chunks  int       `json:"chunks"`
+	Size    int64     `json:"size"`
+	Created time.Time `json:"created"`
+}
+
+func chunkKey(seq string, i int) string { return fmt.Sprintf("%s/%08d", seq, i) }
+
+// spoolSave keeps the bytes of a save in the state store because storage refused them
+// (cause). The session keeps its lock until the replay lands.
+func (m *Manager) spoolSave(ctx context.Context, key, fileID string, sess *sessionRec, fetch Fetcher, final bool, cause error) (Outcome, error) {
+	seq, err := m.nextSeq()
+	if err != nil {
+		return "", fmt.Errorf("%w: spool: %v (storage: %v)", ErrNotSafe, err, cause)
+	}
+	body, err := fetch(ctx)
+	if err != nil {
+		return "", fmt.Errorf("%w: download: %v (storage: %v)", ErrNotSafe, err, cause)
+	}
+	chunks, size, err := m.writeChunks(seq, body)
+	body.Close()
+	if err != nil {
+		m.dropChunks(seq)
+		return "", fmt.Errorf("%w: spool: %v (storage: %v)", ErrNotSafe, err, cause)
+	}
+	rec := spoolRec{FileID: fileID, Key: key, LockID: sess.LockID, Final: final, Chunks: chunks, Size: size, Created: m.now()}
+	err = m.o.State.Update(func(tx state.Tx) error {
+		if err := putJSON(tx, bucketSpool, seq, rec); err != nil {
+			return err
+		}
+		cur, err := getSession(tx, fileID)
+		if err != nil {
+			return err
+		}
+		if cur == nil {
+			cur = sess
+		}
+		cur.Pending++
+		cur.Closing = cur.Closing || final
+		if err := putJSON(tx, bucketSessions, fileID, cur); err != nil {
+			return err
+		}
+		if !final {
+			return nil
+		}
+		k, err := getKey(tx, key)
+		if err != nil || k == nil {
+			return err
+		}
+		k.State, k.Updated = keySaved, m.now()
+		return putJSON(tx, bucketKeys, key, k)
+	})
+	if err != nil {
+		m.dropChunks(seq)
+		return "", fmt.Errorf("%w: spool: %v (storage: %v)", ErrNotSafe, err, cause)
+	}
+	m.emit(Event{Kind: EventSpooled, FileID: fileID, Key: key, Err: cause})
+	return Spooled, nil
+}
+
+func (m *Manager) nextSeq() (string, error) {
+	var seq string
+	err := m.o.State.Update(func(tx state.Tx) error {
+		b, err := tx.Get(bucketSeq, "spool")
+		if err != nil {
+			return err
+		}
+		n, _ := strconv.ParseUint(string(b), 10, 64)
+		n++
+		seq = fmt.Sprintf("%020d", n)
+		return tx.Put(bucketSeq, "spool", []byte(strconv.FormatUint(n, 10)))
+	})
+	return seq, err
+}
+
+func (m *Manager) writeChunks(seq string, r io.Reader) (int, int64, error) {
+	buf := make([]byte, m.o.ChunkSize)
+	var n int
+	var size int64
+	for {
+		k, err := io.ReadFull(r, buf)
+		if k > 0 {
+			size += int64(k)
+			if m.o.MaxFileSize > 0 && size > m.o.MaxFileSize {
+				return 0, 0, storage.ErrTooLarge
+			}
+			chunk := buf[:k]
+			if perr := m.o.State.Update(func(tx state.Tx) error { return tx.Put(bucketSpoolData, chunkKey(seq, n), chunk) }); perr != nil {
+				return 0, 0, perr
+			}
+			n++
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return n, size, nil
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+	}
+}
+
+// dropChunks deletes the chunks of seq, in batches.
+func (m *Manager) dropChunks(seq string) {
+	prefix := seq + "/"
+	for {
+		var keys []string
+		m.o.State.View(func(tx state.Tx) error {
+			return tx.ForEach(bucketSpoolData, func(k string, _ []byte) error {
+				if strings.HasPrefix(k, prefix) {
+					keys = append(keys, k)
+					if len(keys) == 256 {
+						return errStop
+					}
+				}
+				return nil
+			})
+		})
+		if len(keys) == 0 {
+			return
+		}
+		if m.o.State.Update(func(tx state.Tx) error {
+			for _, k := range keys {
+				if err := tx.Delete(bucketSpoolData, k); err != nil {
+					return err
+				}
+			}
+			return nil
+		}) != nil {
+			return
+		}
+	}
+}
+
+var errStop = errors.New("stop")
+
+// chunkReader streams a spooled save back, one chunk per read transaction.
+type chunkReader struct {
+	st     state.Store
+	seq    string
+	chunks int
+	next   int
+	buf    []byte
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		if r.next >= r.chunks {
+			return 0, io.EOF
+		}
+		err := r.st.View(func(tx state.Tx) error {
+			b, err := tx.Get(bucketSpoolData, chunkKey(r.seq, r.next))
+			if err == nil && b == nil {
+				err = fmt.Errorf("session: spooled chunk %d of %s is missing", r.next, r.seq)
+			}
+			r.buf = b
+			return err
+		})
+		if err != nil {
+			return 0, err
+		}
+		r.next++
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+// Pending is the number of spooled saves not yet in storage.
+func (m *Manager) Pending() (int, error) { return m.pendingFor("") }
+
+func (m *Manager) pendingFor(fileID string) (int, error) {
+	n := 0
+	err := m.o.State.View(func(tx state.Tx) error {
+		return tx.ForEach(bucketSpool, func(_ string, v []byte) error {
+			var rec spoolRec
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return err
+			}
+			if fileID == "" || rec.FileID == fileID {
+				n++
+			}
+			return nil
+		})
+	})
+	return n, err
+}
+
+// Replay tries to write every spooled save to storage, oldest first. A file whose save
+// still fails keeps its later saves waiting, so they land in order.
+func (m *Manager) Replay(ctx context.Context) error {
+	m.spool.Lock()
+	defer m.spool.Unlock()
+	type entry struct {
+		seq string
+		rec spoolRec
+	}
+	var entries []entry
+	err := m.o.State.View(func(tx state.Tx) error {
+		return tx.ForEach(bucketSpool, func(k string, v []byte) error {
+			var rec spoolRec
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return err
+			}
+			entries = append(entries, entry{k, rec})
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	failed := map[string]bool{}
+	var errs []error
+	for _, e := range entries {
+		if failed[e.rec.FileID] || ctx.Err() != nil {
+			continue
+		}
+		if err := m.replayOne(ctx, e.seq, e.rec); err != nil {
+			failed[e.rec.FileID] = true
+			errs = append(errs, err)
+			m.emit(Event{Kind: EventReplayFailed, FileID: e.rec.FileID, Key: e.rec.Key, Err: err})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (m *Manager) replayOne(ctx context.Context, seq string, rec spoolRec) error {
+	unlock := m.files.lock(rec.FileID)
+	defer unlock()
+	open := func(context.Context) (io.ReadCloser, error) {
+		return io.NopCloser(&chunkReader{st: m.o.State, seq: seq, chunks: rec.Chunks}), nil
+	}
+	sess, err := m.session(rec.FileID)
+	if err != nil {
+		return err
+	}
+	base := ""
+	if sess != nil {
+		base = sess.Version
+	}
+	outcome := Saved
+	f, err := m.putFetched(ctx, rec.FileID, rec.LockID, open)
+	var lc *storage.LockConflictError
+	switch {
+	case err == nil:
+	case errors.As(err, &lc) && lc.Current == "":
+		// The lock lapsed while storage was down: take it back if nobody wrote since.
+		cur, serr := m.o.Storage.Stat(ctx, rec.FileID)
+		if serr != nil {
+			return serr
+		}
+		if cur.Version != base {
+			err = m.copyFromSpool(ctx, rec, open)
+			outcome = ConflictCopy
+			break
+		}
+		if _, err = m.o.Storage.Lock(ctx, rec.FileID, rec.LockID); err != nil {
+			return err
+		}
+		f, err = m.putFetched(ctx, rec.FileID, rec.LockID, open)
+	case errors.As(err, &lc), errors.Is(err, storage.ErrNotFound):
+		err = m.copyFromSpool(ctx, rec, open)
+		outcome = ConflictCopy
+	}
+	if err != nil {
+		return err
+	}
+	// The bytes are in storage: forget the spooled copy, then settle the session.
+	if err := m.o.State.Update(func(tx state.Tx) error {
+		if err := tx.Delete(bucketSpool, seq); err != nil {
+			return err
+		}
+		cur, err := getSession(tx, rec.FileID)
+		if err != nil || cur == nil {
+			return err
+		}
+		if cur.Pending > 0 {
+			cur.Pending--
+		}
+		if outcome == Saved {
+			cur.Version = f.Version
+		}
+		return putJSON(tx, bucketSessions, rec.FileID, cur)
+	}); err != nil {
+		return err
+	}
+	m.dropChunks(seq)
+	m.emit(Event{Kind: EventReplayed, FileID: rec.FileID, Key: rec.Key})
+	sess, err = m.session(rec.FileID)
+	if err == nil && sess != nil && sess.Closing && sess.Pending == 0 {
+		if err := m.release(ctx, rec.FileID, sess); err != nil {
+			return err
+		}
+		return m.setKeyState(sess.Key, keyIssued, keyEnded)
+	}
+	return err
+}
+
+func (m *Manager) copyFromSpool(ctx context.Context, rec spoolRec, open Fetcher) error {
+	name, folder, err := m.copyTarget(ctx, rec.FileID, rec.Key)
+	if err != nil {
+		return err
+	}
+	body, _ := open(ctx)
+	defer body.Close()
+	cname := conflictName(name, m.now())
+	if _, err := m.o.Storage.Create(ctx, folder, cname, body, false, m.o.MaxFileSize); err != nil {
+		return err
+	}
+	m.emit(Event{Kind: EventConflictCopy, FileID: rec.FileID, Key: rec.Key, Name: cname})
+	return nil
+}
+
+// Run does the background work until ctx ends: it replays the spool (at once, then
+// every RetryEvery while anything is pending) and refreshes the locks of live sessions.
+func (m *Manager) Run(ctx context.Context) {
+	m.dropOrphanChunks()
+	tick := m.o.RetryEvery
+	if tick > time.Minute {
+		tick = time.Minute
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		if n, err := m.Pending(); err == nil && n > 0 {
+			m.Replay(ctx)
+		}
+		m.RefreshLocks(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// RefreshLocks refreshes the lock of every session that has not been refreshed for
+// RefreshEvery and had a callback within IdleLimit.
+func (m *Manager) RefreshLocks(ctx context.Context) {
+	now := m.now()
+	due := map[string]sessionRec{}
+	m.o.State.View(func(tx state.Tx) error {
+		return tx.ForEach(bucketSessions, func(k string, v []byte) error {
+			var s sessionRec
+			if json.Unmarshal(v, &s) == nil && now.Sub(s.Refreshed) >= m.o.RefreshEvery && now.Sub(s.Active) < m.o.IdleLimit {
+				due[k] = s
+			}
+			return nil
+		})
+	})
+	for fileID, s := range due {
+		if _, err := m.o.Storage.RefreshLock(ctx, fileID, s.LockID); err != nil {
+			m.emit(Event{Kind: EventLockRefresh, FileID: fileID, Key: s.Key, Err: err})
+			continue
+		}
+		unlock := m.files.lock(fileID)
+		if cur, err := m.session(fileID); err == nil && cur != nil && cur.Key == s.Key {
+			cur.Refreshed = now
+			m.putSession(fileID, cur)
+		}
+		unlock()
+	}
+}
+
+// dropOrphanChunks removes chunks whose spool record was never written (a crash while
+// spooling, before the save was acknowledged).
+func (m *Manager) dropOrphanChunks() {
+	orphans := map[string]bool{}
+	m.o.State.View(func(tx state.Tx) error {
+		return tx.ForEach(bucketSpoolData, func(k string, _ []byte) error {
+			seq, _, _ := strings.Cut(k, "/")
+			if b, err := tx.Get(bucketSpool, seq); err == nil && b == nil {
+				orphans[seq] = true
+			}
+			return nil
+		})
+	})
+	for seq := range orphans {
+		m.dropChunks(seq)
+	}
+}
