@@ -60,14 +60,18 @@ type CheckFileInfo struct {
 	HostEditURL         string `json:"HostEditUrl,omitempty"`
 	HostViewURL         string `json:"HostViewUrl,omitempty"`
 	HostEmbeddedViewURL string `json:"HostEmbeddedViewUrl,omitempty"`
+	HostEmbeddedEditURL string `json:"HostEmbeddedEditUrl,omitempty"`
 	CloseURL            string `json:"CloseUrl,omitempty"`
 	FileSharingURL      string `json:"FileSharingUrl,omitempty"`
 	FileVersionURL      string `json:"FileVersionUrl,omitempty"`
+	SignInURL           string `json:"SignInUrl,omitempty"`
+	SignoutURL          string `json:"SignoutUrl,omitempty"`
 
 	// Breadcrumbs.
 	BreadcrumbBrandName  string `json:"BreadcrumbBrandName,omitempty"`
 	BreadcrumbBrandURL   string `json:"BreadcrumbBrandUrl,omitempty"`
 	BreadcrumbDocName    string `json:"BreadcrumbDocName,omitempty"`
+	BreadcrumbDocURL     string `json:"BreadcrumbDocUrl,omitempty"`
 	BreadcrumbFolderName string `json:"BreadcrumbFolderName,omitempty"`
 	BreadcrumbFolderURL  string `json:"BreadcrumbFolderUrl,omitempty"`
 

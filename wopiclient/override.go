@@ -7,19 +7,23 @@ type Override string
 
 // Overrides on /wopi/files/{id}.
 const (
-	OverrideLock              Override = "LOCK" // with X-WOPI-OldLock: UnlockAndRelock
-	OverrideUnlock            Override = "UNLOCK"
-	OverrideRefreshLock       Override = "REFRESH_LOCK"
-	OverrideGetLock           Override = "GET_LOCK"
-	OverridePutRelative       Override = "PUT_RELATIVE"
-	OverrideRenameFile        Override = "RENAME_FILE"
-	OverrideDelete            Override = "DELETE"
-	OverridePutUserInfo       Override = "PUT_USER_INFO"
-	OverrideGetShareURL       Override = "GET_SHARE_URL"
-	OverrideAddActivities     Override = "ADD_ACTIVITIES"
-	OverrideGetNewAccessToken Override = "GET_NEW_ACCESS_TOKEN"
-	OverrideGetFileUserValue  Override = "GET_FILE_USER_VALUE"
-	OverrideSetFileUserValue  Override = "SET_FILE_USER_VALUE"
+	OverrideLock                 Override = "LOCK" // with X-WOPI-OldLock: UnlockAndRelock
+	OverrideUnlock               Override = "UNLOCK"
+	OverrideRefreshLock          Override = "REFRESH_LOCK"
+	OverrideGetLock              Override = "GET_LOCK"
+	OverridePutRelative          Override = "PUT_RELATIVE"
+	OverrideRenameFile           Override = "RENAME_FILE"
+	OverrideDelete               Override = "DELETE"
+	OverridePutUserInfo          Override = "PUT_USER_INFO"
+	OverrideGetShareURL          Override = "GET_SHARE_URL"
+	OverrideAddActivities        Override = "ADD_ACTIVITIES"
+	OverrideGetNewAccessToken    Override = "GET_NEW_ACCESS_TOKEN"
+	OverrideGetFileUserValue     Override = "GET_FILE_USER_VALUE"
+	OverrideSetFileUserValue     Override = "SET_FILE_USER_VALUE"
+	OverrideCobalt               Override = "COBALT" // ExecuteCellStorageRequest, Office clients only
+	OverrideGetRestrictedLink    Override = "GET_RESTRICTED_LINK"
+	OverrideRevokeRestrictedLink Override = "REVOKE_RESTRICTED_LINK"
+	OverrideReadSecureStore      Override = "READ_SECURE_STORE"
 )
 
 // Override on /wopi/files/{id}/contents.

@@ -1,0 +1,201 @@
+// Package bridge is the application: the WOPI host face, the launch API, access tokens
+// and the middleware around them, over one storage.Backend and one state.Store.
+package bridge
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/sirupsen/logrus"
+
+	"github.com/wopibridge/wopibridge/bridge/state"
+	"github.com/wopibridge/wopibridge/bridge/storage"
+	"github.com/wopibridge/wopibridge/wopiclient"
+)
+
+// Options configure a Server. Storage and State are owned by the caller, who closes them
+// after the Server.
+type Options struct {
+	PublicURL    *url.URL         // the bridge's base URL as clients reach it (no trailing slash)
+	Storage      storage.Backend  // where documents live
+	State        state.Store      // durable state (user info, the generated secret, ...)
+	Secret       []byte           // signing key for access tokens and signed URLs; empty: load or generate once and keep in State
+	LaunchSecret []byte           // HS256 key of launch tokens; empty: demo mode
+	TokenTTL     time.Duration    // access token lifetime; 0: 10h
+	MaxFileSize  int64            // bodies above this are refused with 413; 0: no limit
+	Logger       *logrus.Logger   // nil: discard
+	Now          func() time.Time // nil: time.Now
+}
+
+// DefaultTokenTTL is the access token lifetime when Options.TokenTTL is zero.
+const DefaultTokenTTL = 10 * time.Hour
+
+// Server serves every face of the bridge.
+type Server struct {
+	public       string // PublicURL without a trailing slash
+	publicOrigin string // scheme://host of PublicURL (PostMessageOrigin: the host page is the bridge's)
+	store        storage.Backend
+	state        state.Store
+	log          *logrus.Logger
+	now          func() time.Time
+	ttl          time.Duration
+	maxSize      int64
+
+	tokens      *tokenCodec
+	fileURL     *urlSigner
+	launch      *launchVerifier
+	folderNames *folderNames
+
+	fileOps   map[wopiclient.Override]wopiOp
+	folderOps map[wopiclient.Override]wopiOp
+	jsonBufs  *sync.Pool // reply buffers
+
+	idPrefix string        // request ids: random per process ...
+	idSeq    atomic.Uint64 // ... and a counter
+
+	handler http.Handler
+}
+
+// New checks the options and builds the server with all its routes.
+func New(o Options) (*Server, error) {
+	var problems []error
+	if o.PublicURL == nil || o.PublicURL.Scheme == "" || o.PublicURL.Host == "" {
+		problems = append(problems, errors.New("bridge: PublicURL must be an absolute URL"))
+	}
+	if o.Storage == nil {
+		problems = append(problems, errors.New("bridge: Storage is required"))
+	}
+	if o.State == nil {
+		problems = append(problems, errors.New("bridge: State is required"))
+	}
+	if o.TokenTTL < 0 || o.MaxFileSize < 0 {
+		problems = append(problems, errors.New("bridge: TokenTTL and MaxFileSize must not be negative"))
+	}
+	if err := errors.Join(problems...); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		public:       strings.TrimRight(o.PublicURL.String(), "/"),
+		publicOrigin: o.PublicURL.Scheme + "://" + o.PublicURL.Host,
+		store:        o.Storage,
+		state:        o.State,
+		log:          o.Logger,
+		now:          o.Now,
+		ttl:          o.TokenTTL,
+		maxSize:      o.MaxFileSize,
+	}
+	if s.log == nil {
+		s.log = logrus.New()
+		s.log.SetOutput(io.Discard)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.ttl == 0 {
+		s.ttl = DefaultTokenTTL
+	}
+	secret := o.Secret
+	if len(secret) == 0 {
+		var err error
+		if secret, err = loadSecret(o.State); err != nil {
+			return nil, err
+		}
+	}
+	s.tokens = newTokenCodec(secret, s.now)
+	s.fileURL = newURLSigner(secret, s.now)
+	s.launch = newLaunchVerifier(o.LaunchSecret, s.now)
+	s.folderNames = newFolderNames(s.now)
+	s.jsonBufs = newJSONBufs()
+	s.idPrefix = newIDPrefix()
+	s.fileOps = s.fileOverrides()
+	s.folderOps = s.folderOverrides()
+	s.handler = s.middleware(s.routes())
+	return s, nil
+}
+
+// routes registers every route of the bridge.
+func (s *Server) routes() http.Handler {
+	r := mux.NewRouter()
+	r.NotFoundHandler = http.HandlerFunc(s.notFound)
+	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
+
+	// WOPI face: files.
+	r.Handle("/wopi/files/{id}", s.wopiFile("CheckFileInfo", s.checkFileInfo)).Methods(http.MethodGet)
+	r.Handle("/wopi/files/{id}", s.wopiFile("", s.fileOverride)).Methods(http.MethodPost)
+	r.Handle("/wopi/files/{id}/contents", s.wopiFile("GetFile", s.getFile)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/wopi/files/{id}/contents", s.wopiFile("PutFile", s.putFile)).Methods(http.MethodPost)
+	r.Handle("/wopi/files/{id}/ancestry", s.wopiFile("EnumerateAncestors", s.fileAncestry)).Methods(http.MethodGet)
+	r.Handle("/wopi/files/{id}/ecosystem_pointer", s.wopiFile("GetEcosystem", s.ecosystemPointer)).Methods(http.MethodGet)
+	// WOPI face: folders (containers).
+	r.Handle("/wopi/folders/{id}", s.wopiFolder("CheckFolderInfo", s.checkFolderInfo)).Methods(http.MethodGet)
+	r.Handle("/wopi/folders/{id}", s.wopiFolder("", s.folderOverride)).Methods(http.MethodPost)
+	r.Handle("/wopi/folders/{id}/children", s.wopiFolder("EnumerateChildren", s.folderChildren)).Methods(http.MethodGet)
+	r.Handle("/wopi/folders/{id}/ancestry", s.wopiFolder("EnumerateAncestors", s.folderAncestry)).Methods(http.MethodGet)
+	r.Handle("/wopi/folders/{id}/ecosystem_pointer", s.wopiFolder("GetEcosystem", s.ecosystemPointer)).Methods(http.MethodGet)
+	// WOPI face: ecosystem.
+	r.Handle("/wopi/ecosystem", s.wopiAny("CheckEcosystem", s.checkEcosystem)).Methods(http.MethodGet)
+	r.Handle("/wopi/ecosystem", s.wopiAny("", s.ecosystemOverride)).Methods(http.MethodPost)
+	r.Handle("/wopi/ecosystem/root_container_pointer", s.wopiAny("GetRootContainer", s.rootContainerPointer)).Methods(http.MethodGet)
+	// WOPI face: FileUrl, signed and expiring, no access token.
+	r.Handle("/wopi/fileurl/{id}", s.wopiSigned("GetFileUrl", s.getFileURL)).Methods(http.MethodGet, http.MethodHead)
+
+	// Launch API.
+	r.Handle("/api/v1/files", s.api("ListFiles", s.listFiles)).Methods(http.MethodGet)
+	r.Handle("/api/v1/files", s.api("UploadFile", s.uploadFile)).Methods(http.MethodPost)
+	r.Handle("/api/v1/files/{id}", s.api("DescribeFile", s.describeFile)).Methods(http.MethodGet)
+	r.Handle("/api/v1/wopi/session", s.api("WOPISession", s.wopiSession)).Methods(http.MethodPost)
+
+	// Operator.
+	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
+	return r
+}
+
+// ServeHTTP serves every route of the bridge.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(w, r)
+}
+
+// Close releases what the Server itself holds. Storage and State belong to the caller.
+func (s *Server) Close() error { return nil }
+
+// notFound and methodNotAllowed answer in the format of the face the path belongs to.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	s.fail(w, r, userErr(errNotFound, "no such endpoint: %s", r.URL.Path))
+}
+
+func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	s.fail(w, r, userErr(errMethodNotAllowed, "method %s is not allowed on %s", r.Method, r.URL.Path))
+}
+
+// fail answers err in the format of the request's face.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch info(r.Context()).face {
+	case faceAPI:
+		s.apiError(w, r, err)
+	default:
+		s.wopiError(w, r, err)
+	}
+}
+
+// wopiSrc is the WOPI URL of a file, as clients reach the bridge.
+func (s *Server) wopiSrc(fileID string) string {
+	return s.public + "/wopi/files/" + url.PathEscape(fileID)
+}
+
+// folderURL is the WOPI URL of a folder.
+func (s *Server) folderURL(folderID string) string {
+	return s.public + "/wopi/folders/" + url.PathEscape(folderID)
+}
+
+// withToken appends an access token to a WOPI URL.
+func (s *Server) withToken(u string, t accessToken) string {
+	return u + "?" + wopiclient.ParamAccessToken + "=" + url.QueryEscape(s.tokens.sign(t))
+}

@@ -1,0 +1,112 @@
+package bridge
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/wopibridge/wopibridge/bridge/storage"
+	"github.com/wopibridge/wopibridge/wopiclient"
+)
+
+// getFile answers GET /wopi/files/{id}/contents, streaming the content.
+func (s *Server) getFile(w http.ResponseWriter, r *http.Request, c *wopiCall) error {
+	return s.serveContent(w, r, c.id)
+}
+
+// serveContent streams a file with its version, honouring X-WOPI-MaxExpectedSize (412)
+// and, when the backend can seek, ranges and conditional requests.
+func (s *Server) serveContent(w http.ResponseWriter, r *http.Request, id string) error {
+	maxExpected, err := maxExpectedSize(r.Header)
+	if err != nil {
+		return err
+	}
+	rc, f, err := s.store.Open(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if maxExpected >= 0 && f.Size > maxExpected {
+		return userErr(errPrecondition, "the file is %d bytes, more than the %d of X-WOPI-MaxExpectedSize", f.Size, maxExpected)
+	}
+	h := w.Header()
+	setHeader(h, wopiclient.HeaderItemVersion, f.Version)
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if rs, ok := rc.(io.ReadSeeker); ok {
+		h.Set("ETag", etag(f.Version))
+		http.ServeContent(w, r, "", f.ModTime, rs)
+		return nil
+	}
+	h.Set("Content-Length", strconv.FormatInt(f.Size, 10))
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return nil
+	}
+	_, err = io.Copy(w, rc)
+	return ignoreClientGone(err)
+}
+
+// maxExpectedSize reads X-WOPI-MaxExpectedSize; -1 when absent.
+func maxExpectedSize(h http.Header) (int64, error) {
+	v := strings.TrimSpace(h.Get(wopiclient.HeaderMaxExpectedSize))
+	if v == "" {
+		return -1, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, userErr(errBadRequest, "%s must be a number of bytes, not %q", wopiclient.HeaderMaxExpectedSize, v)
+	}
+	return n, nil
+}
+
+// etag quotes a version as an entity tag.
+func etag(version string) string {
+	return `"` + strings.NewReplacer(`"`, "", `\`, "").Replace(version) + `"`
+}
+
+// putFile answers POST /wopi/files/{id}/contents (X-WOPI-Override: PUT): the body
+// replaces the content, under the lock rules, streamed to storage.
+func (s *Server) putFile(w http.ResponseWriter, r *http.Request, c *wopiCall) error {
+	if ov := wopiclient.ParseOverride(r.Header.Get(wopiclient.HeaderOverride)); ov != wopiclient.OverridePut {
+		info(r.Context()).op = string(ov)
+		return userErr(errNotImplemented, "X-WOPI-Override %q is not supported on %s; PutFile is PUT", string(ov), r.URL.Path)
+	}
+	if !c.tok.canWrite() {
+		return userErr(errUnauthenticated, "the access token is view-only: PutFile needs an edit session")
+	}
+	lockID, err := lockHeader(r.Header, wopiclient.HeaderLock, false)
+	if err != nil {
+		return err
+	}
+	body, err := s.limitBody(w, r)
+	if err != nil {
+		return err
+	}
+	f, err := s.store.Put(r.Context(), c.id, lockID, body, s.maxSize)
+	if err != nil {
+		return err
+	}
+	setHeader(w.Header(), wopiclient.HeaderItemVersion, f.Version)
+	// ONLYOFFICE adopts LastModifiedTime from this reply (as Nextcloud hosts send it).
+	return s.writeJSON(w, http.StatusOK, struct {
+		LastModifiedTime string `json:"LastModifiedTime"`
+	}{f.ModTime.UTC().Format(wopiclient.TimeFormat)})
+}
+
+// limitBody refuses a body announced larger than the size limit and caps the rest.
+func (s *Server) limitBody(w http.ResponseWriter, r *http.Request) (io.Reader, error) {
+	if s.maxSize <= 0 {
+		return r.Body, nil
+	}
+	if r.ContentLength > s.maxSize {
+		return nil, s.tooLarge()
+	}
+	return http.MaxBytesReader(w, r.Body, s.maxSize), nil
+}
+
+func (s *Server) tooLarge() error {
+	return userErr(storage.ErrTooLarge, "the content is larger than the %d bytes this server accepts", s.maxSize)
+}

@@ -1,0 +1,190 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"path"
+
+	"github.com/wopibridge/wopibridge/bridge/storage"
+	"github.com/wopibridge/wopibridge/wopiclient"
+)
+
+// fileNameMaxLength is what CheckFileInfo announces as FileNameMaxLength: the longest
+// name, without extension, a rename may ask for (ONLYOFFICE's editor cuts names to it).
+const fileNameMaxLength = 250
+
+// brandName is the breadcrumb brand shown by WOPI clients that display one.
+const brandName = "wopibridge"
+
+// fileOverrides is the table of POST /wopi/files/{id} operations.
+func (s *Server) fileOverrides() map[wopiclient.Override]wopiOp {
+	return map[wopiclient.Override]wopiOp{
+		wopiclient.OverrideLock:        {name: "Lock", write: true, fn: s.lock},
+		wopiclient.OverrideUnlock:      {name: "Unlock", write: true, fn: s.unlock},
+		wopiclient.OverrideRefreshLock: {name: "RefreshLock", write: true, fn: s.refreshLock},
+		wopiclient.OverrideGetLock:     {name: "GetLock", fn: s.getLock},
+		wopiclient.OverridePutRelative: {name: "PutRelativeFile", fn: s.putRelative},
+		wopiclient.OverrideRenameFile:  {name: "RenameFile", write: true, fn: s.renameFile},
+		wopiclient.OverrideDelete:      {name: "DeleteFile", write: true, fn: s.deleteFile},
+		wopiclient.OverridePutUserInfo: {name: "PutUserInfo", fn: s.putUserInfo},
+		wopiclient.OverrideGetShareURL: {name: "GetShareUrl", fn: s.fileShareURL},
+	}
+}
+
+func (s *Server) fileOverride(w http.ResponseWriter, r *http.Request, c *wopiCall) error {
+	return s.dispatch(s.fileOps, w, r, c)
+}
+
+// checkFileInfo answers GET /wopi/files/{id}.
+func (s *Server) checkFileInfo(w http.ResponseWriter, r *http.Request, c *wopiCall) error {
+	ctx := r.Context()
+	f, err := s.store.Stat(ctx, c.id)
+	if err != nil {
+		return err
+	}
+	userInfo, err := s.userInfo(c.tok.User, f.ID)
+	if err != nil {
+		return err
+	}
+	edit := c.tok.canWrite()
+	cfi := wopiclient.CheckFileInfo{
+		BaseFileName:      f.Name,
+		OwnerID:           brandName,
+		Size:              f.Size,
+		UserID:            c.tok.User,
+		Version:           f.Version,
+		FileExtension:     path.Ext(f.Name),
+		LastModifiedTime:  f.ModTime.UTC().Format(wopiclient.TimeFormat),
+		FileNameMaxLength: fileNameMaxLength,
+
+		UserFriendlyName: c.tok.displayName(),
+		UserInfo:         userInfo,
+
+		ReadOnly:                !edit,
+		UserCanWrite:            edit,
+		UserCanRename:           edit,
+		UserCanNotWriteRelative: !edit,
+		UserCanReview:           edit,
+
+		SupportsLocks:              true,
+		SupportsGetLock:            true,
+		SupportsExtendedLockLength: true,
+		SupportsUpdate:             true,
+		SupportsRename:             true,
+		SupportsDeleteFile:         true,
+		SupportsUserInfo:           true,
+		SupportsContainers:         true,
+		SupportsEcosystem:          true,
+		SupportsFolders:            true,
+		SupportsFileCreation:       true,
+		SupportsReviewing:          true,
+		SupportedShareURLTypes:     shareTypes(edit),
+
+		FileURL:     s.fileURL.url(s.public, f.ID, c.tok.Exp),
+		HostViewURL: s.hostPageURL(f.ID, "view"),
+		HostEditURL: s.hostPageURL(f.ID, "edit"),
+
+		BreadcrumbBrandName: brandName,
+		BreadcrumbBrandURL:  s.public + "/",
+		PostMessageOrigin:   s.publicOrigin,
+	}
+	if !edit {
+		cfi.HostEditURL = ""
+	}
+	cfi.BreadcrumbFolderName = s.breadcrumbFolder(ctx, f.FolderID)
+	return s.writeJSON(w, http.StatusOK, cfi)
+}
+
+// breadcrumbFolder is the name of a folder for display, "" when it cannot be had.
+func (s *Server) breadcrumbFolder(ctx context.Context, id string) string {
+	if id == "" {
+		return ""
+	}
+	if name, ok := s.folderNames.get(id); ok {
+		return name
+	}
+	f, err := s.store.Folder(ctx, id)
+	if err != nil {
+		return ""
+	}
+	name := folderName(f)
+	s.folderNames.put(id, name)
+	return name
+}
+
+func (t accessToken) displayName() string {
+	if t.Name != "" {
+		return t.Name
+	}
+	return t.User
+}
+
+// hostPageURL is the bridge page that opens a file in a WOPI client (HostViewUrl,
+// HostEditUrl).
+func (s *Server) hostPageURL(fileID, action string) string {
+	return s.public + "/open/" + url.PathEscape(fileID) + "?style=wopi&action=" + action
+}
+
+// renameFile answers RENAME_FILE: X-WOPI-RequestedName (UTF-7) is the new name without
+// extension; the extension is kept.
+func (s *Server) renameFile(w http.ResponseWriter, r *http.Request, c *wopiCall) error {
+	ctx := r.Context()
+	requested, err := wopiclient.DecodeUTF7(r.Header.Get(wopiclient.HeaderRequestedName))
+	if err != nil {
+		return &nameError{name: r.Header.Get(wopiclient.HeaderRequestedName), reason: "the name is not valid UTF-7"}
+	}
+	lockID, err := lockHeader(r.Header, wopiclient.HeaderLock, false)
+	if err != nil {
+		return err
+	}
+	f, err := s.store.Stat(ctx, c.id)
+	if err != nil {
+		return err
+	}
+	name := requested + path.Ext(f.Name)
+	if err := checkName(requested, false); err != nil {
+		return err
+	}
+	if err := checkName(name, false); err != nil {
+		return err
+	}
+	if name != f.Name {
+		if _, err := s.store.Rename(ctx, c.id, lockID, name); err != nil {
+			if errors.Is(err, storage.ErrExists) {
+				return &nameError{name: requested, reason: "a file with this name already exists in the folder; choose another name"}
+			}
+			return err
+		}
+	}
+	return s.writeJSON(w, http.StatusOK, struct {
+		Name string `json:"Name"`
+	}{requested})
+}
+
+// deleteFile answers DELETE; a locked file is a lock conflict.
+func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request, c *wopiCall) error {
+	if err := s.store.Delete(r.Context(), c.id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// putUserInfo answers PUT_USER_INFO: the body is an opaque string the client wants back
+// as UserInfo in this user's CheckFileInfo of this file.
+func (s *Server) putUserInfo(w http.ResponseWriter, r *http.Request, c *wopiCall) error {
+	body, err := readSmallBody(w, r, maxUserInfo)
+	if err != nil {
+		return err
+	}
+	if _, err := s.store.Stat(r.Context(), c.id); err != nil {
+		return err
+	}
+	if err := s.setUserInfo(c.tok.User, c.id, string(body)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
