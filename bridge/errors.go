@@ -80,6 +80,7 @@ var statusTable = []struct {
 	{errBadRequest, http.StatusBadRequest},
 	{errNotFound, http.StatusNotFound},
 	{errMethodNotAllowed, http.StatusMethodNotAllowed},
+	{errNoDocs, http.StatusServiceUnavailable},
 	{storage.ErrNotFound, http.StatusNotFound},
 	{storage.ErrExists, http.StatusConflict},
 	{storage.ErrInvalidName, http.StatusBadRequest},

@@ -43,6 +43,7 @@ func TestLogsHaveNoSecrets(t *testing.T) {
 	e.do(http.MethodGet, "/api/v1/files", nil, bearerHdr(launch)...)
 	e.do(http.MethodGet, "/api/v1/files", nil, bearerHdr(launch+"x")...)
 	e.do(http.MethodGet, "/open/x?launch="+launch, nil)
+	e.do(http.MethodGet, "/no/such/path?launch="+launch, nil)
 	logs := e.logs.String()
 	for name, secret := range map[string]string{
 		"access token":       e.token,
@@ -54,7 +55,7 @@ func TestLogsHaveNoSecrets(t *testing.T) {
 			t.Errorf("%s found in logs:\n%s", name, logs)
 		}
 	}
-	for _, want := range []string{"request_id=", "face=wopi", "operation=CheckFileInfo", "file_id=" + e.file.ID, "face=api", "status=501", "status=404"} {
+	for _, want := range []string{"request_id=", "face=wopi", "operation=CheckFileInfo", "file_id=" + e.file.ID, "face=api", "status=501", "status=404", "face=page"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("logs lack %q:\n%s", want, logs)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/sirupsen/logrus"
 
+	"github.com/wopibridge/wopibridge/bridge/session"
 	"github.com/wopibridge/wopibridge/bridge/state"
 	"github.com/wopibridge/wopibridge/bridge/storage"
 	"github.com/wopibridge/wopibridge/wopiclient"
@@ -32,6 +33,7 @@ type Options struct {
 	MaxFileSize  int64            // bodies above this are refused with 413; 0: no limit
 	Logger       *logrus.Logger   // nil: discard
 	Now          func() time.Time // nil: time.Now
+	Docs         DocsOptions      // the Document Server, for the Docs API face
 }
 
 // DefaultTokenTTL is the access token lifetime when Options.TokenTTL is zero.
@@ -59,6 +61,9 @@ type Server struct {
 
 	idPrefix string        // request ids: random per process ...
 	idSeq    atomic.Uint64 // ... and a counter
+
+	docs *docsFace
+	stop func() // ends the background work
 
 	handler http.Handler
 }
@@ -114,9 +119,24 @@ func New(o Options) (*Server, error) {
 	s.folderNames = newFolderNames(s.now)
 	s.jsonBufs = newJSONBufs()
 	s.idPrefix = newIDPrefix()
+	s.docs = newDocsFace(o.Docs, secret, s.now)
+	sessions, err := session.New(session.Options{
+		Storage:     o.Storage,
+		State:       o.State,
+		KeyPrefix:   keyPrefix(secret),
+		MaxFileSize: o.MaxFileSize,
+		RetryEvery:  o.Docs.SaveRetryEvery,
+		OnEvent:     s.logSessionEvent,
+		Now:         s.now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.docs.sessions = sessions
 	s.fileOps = s.fileOverrides()
 	s.folderOps = s.folderOverrides()
 	s.handler = s.middleware(s.routes())
+	s.startSessions()
 	return s, nil
 }
 
@@ -151,6 +171,15 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/api/v1/files", s.api("UploadFile", s.uploadFile)).Methods(http.MethodPost)
 	r.Handle("/api/v1/files/{id}", s.api("DescribeFile", s.describeFile)).Methods(http.MethodGet)
 	r.Handle("/api/v1/wopi/session", s.api("WOPISession", s.wopiSession)).Methods(http.MethodPost)
+	r.Handle("/api/v1/docs/config", s.api("DocsConfig", s.docsConfig)).Methods(http.MethodPost)
+
+	// Docs API face: what DS calls.
+	r.HandleFunc("/docs/files/{id}/contents", s.docsDownload).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/docs/callback", s.docsCallback).Methods(http.MethodPost)
+	r.Handle(ProbePath, ProbeHandler()).Methods(http.MethodGet, http.MethodHead)
+
+	// Pages.
+	r.Handle("/open/{id}", s.page("Open", s.openPage)).Methods(http.MethodGet)
 
 	// Operator.
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
@@ -164,7 +193,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Close releases what the Server itself holds. Storage and State belong to the caller.
-func (s *Server) Close() error { return nil }
+func (s *Server) Close() error {
+	if s.stop != nil {
+		s.stop()
+	}
+	return nil
+}
 
 // notFound and methodNotAllowed answer in the format of the face the path belongs to.
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,157 @@
+package bridge
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base32"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/wopibridge/wopibridge/bridge/session"
+	"github.com/wopibridge/wopibridge/docsapi"
+)
+
+// DocsOptions connect the bridge to ONLYOFFICE Docs (the Document Server, DS) for the
+// Docs API face.
+type DocsOptions struct {
+	URL       *url.URL     // DS as the bridge reaches it; nil: no DS configured
+	PublicURL *url.URL     // DS as browsers reach it; nil: URL
+	JWTSecret []byte       // DS's shared secret; empty: JWT off
+	JWTHeader string       // header DS puts its JWT in; empty: Authorization
+	HTTP      *http.Client // outbound calls to DS; nil: a client with timeouts
+	// SaveRetryEvery is the pause between replays of saves that storage refused.
+	SaveRetryEvery time.Duration
+}
+
+// errNoDocs: an operation that needs a Document Server, none configured.
+var errNoDocs = errors.New("no document server")
+
+// docsFace is the Docs API face's state.
+type docsFace struct {
+	url       *url.URL
+	publicURL *url.URL
+	secret    []byte
+	header    string
+	http      *http.Client
+	urls      *docsURLSigner
+	sessions  *session.Manager
+	command   *docsapi.CommandClient
+}
+
+func newDocsFace(o DocsOptions, secret []byte, now func() time.Time) *docsFace {
+	d := &docsFace{url: o.URL, publicURL: o.PublicURL, secret: o.JWTSecret, header: o.JWTHeader, http: o.HTTP,
+		urls: &docsURLSigner{key: deriveKey(secret, "docs url v1"), now: now}}
+	if d.publicURL == nil {
+		d.publicURL = d.url
+	}
+	if d.header == "" {
+		d.header = "Authorization"
+	}
+	if d.http == nil {
+		d.http = &http.Client{Timeout: 10 * time.Minute, Transport: &http.Transport{
+			Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second,
+			ResponseHeaderTimeout: 2 * time.Minute}}
+	}
+	if d.url != nil {
+		d.command = &docsapi.CommandClient{BaseURL: d.url, Secret: d.secret, Header: d.header, HTTP: d.http, Now: now}
+	}
+	return d
+}
+
+// keyPrefix makes this bridge's document keys its own on a DS shared with others, and
+// stable across restarts (it comes from the bridge secret).
+func keyPrefix(secret []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("document key prefix"))
+	return strings.ToLower(base32.StdEncoding.EncodeToString(m.Sum(nil))[:8])
+}
+
+// apiJSURL is where browsers load DS's Docs API script.
+func (d *docsFace) apiJSURL() (string, error) {
+	if d.publicURL == nil {
+		return "", userErr(errNoDocs, "no ONLYOFFICE Docs is configured: set WOPIBRIDGE_DOCS_URL (and WOPIBRIDGE_DOCS_PUBLIC_URL if browsers reach it elsewhere)")
+	}
+	return strings.TrimRight(d.publicURL.String(), "/") + "/web-apps/apps/api/documents/api.js", nil
+}
+
+// docsURLSigner signs the URLs the bridge puts into editor configs: document.url
+// (expiring) and callbackUrl (bound to the file; DS keeps calling it for as long as a
+// session lives).
+type docsURLSigner struct {
+	key []byte
+	now func() time.Time
+}
+
+func (u *docsURLSigner) sig(purpose, id string, exp int64) string {
+	m := hmac.New(sha256.New, u.key)
+	m.Write([]byte(purpose))
+	m.Write([]byte{0})
+	m.Write([]byte(id))
+	m.Write([]byte{0})
+	m.Write([]byte(strconv.FormatInt(exp, 10)))
+	return b64.EncodeToString(m.Sum(nil))
+}
+
+func (u *docsURLSigner) downloadURL(public, id string, exp int64) string {
+	return public + "/docs/files/" + url.PathEscape(id) + "/contents?exp=" + strconv.FormatInt(exp, 10) + "&sig=" + u.sig("download", id, exp)
+}
+
+func (u *docsURLSigner) callbackURL(public, id string) string {
+	return public + "/docs/callback?file=" + url.QueryEscape(id) + "&sig=" + u.sig("callback", id, 0)
+}
+
+func (u *docsURLSigner) verifyDownload(id string, q url.Values) error {
+	exp, err := strconv.ParseInt(q.Get("exp"), 10, 64)
+	if err != nil || !hmac.Equal([]byte(q.Get("sig")), []byte(u.sig("download", id, exp))) {
+		return userErr(errUnauthenticated, "the document URL is not valid: it was not issued by this bridge (or WOPIBRIDGE_SECRET changed)")
+	}
+	if u.now().UnixMilli() >= exp {
+		return userErr(errUnauthenticated, "the document URL has expired: open the document again")
+	}
+	return nil
+}
+
+func (u *docsURLSigner) verifyCallback(q url.Values) (string, error) {
+	id := q.Get("file")
+	if id == "" || !hmac.Equal([]byte(q.Get("sig")), []byte(u.sig("callback", id, 0))) {
+		return "", userErr(errUnauthenticated, "the callback URL is not valid: it was not issued by this bridge (or WOPIBRIDGE_SECRET changed)")
+	}
+	return id, nil
+}
+
+// logSessionEvent reports what the session model did in the background or on a save.
+func (s *Server) logSessionEvent(e session.Event) {
+	l := s.log.WithFields(logrus.Fields{"face": faceDocs, "file_id": e.FileID, "key": e.Key, "event": string(e.Kind)})
+	if e.Name != "" {
+		l = l.WithField("copy", e.Name)
+	}
+	if e.Err != nil {
+		l = l.WithError(e.Err)
+	}
+	switch e.Kind {
+	case session.EventSpooled, session.EventReplayFailed, session.EventLockRefresh:
+		l.Warn("save pipeline: storage refused; the bytes are kept and retried")
+	case session.EventConflictCopy:
+		l.Warn("save pipeline: the lock was lost to another writer; saved as a conflict copy")
+	default:
+		l.Info("save pipeline")
+	}
+}
+
+// startSessions runs the session model's background work until Close.
+func (s *Server) startSessions() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.docs.sessions.Run(ctx)
+	}()
+	s.stop = func() { cancel(); <-done }
+}

@@ -1,0 +1,109 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"path"
+	"strings"
+
+	"github.com/wopibridge/wopibridge/bridge/session"
+	"github.com/wopibridge/wopibridge/bridge/storage"
+	"github.com/wopibridge/wopibridge/docsapi"
+)
+
+type docsConfigJSON struct {
+	APIJSURL string          `json:"apiJsUrl"`
+	Config   *docsapi.Config `json:"config"`
+}
+
+// docsConfig answers POST /api/v1/docs/config[?file=<id>]: a signed editor config for
+// the launch user, and where to load api.js from.
+func (s *Server) docsConfig(w http.ResponseWriter, r *http.Request, u launchUser) error {
+	fileID, err := launchFile(r, u)
+	if err != nil {
+		return err
+	}
+	info(r.Context()).fileID = fileID
+	apiJS, err := s.docs.apiJSURL()
+	if err != nil {
+		return err
+	}
+	cfg, err := s.editorConfig(r.Context(), fileID, u)
+	if err != nil {
+		return err
+	}
+	return s.writeJSON(w, http.StatusOK, docsConfigJSON{APIJSURL: apiJS, Config: cfg})
+}
+
+// launchFile is the file a launch API request is about: the token's file claim, or
+// ?file= when the token names none.
+func launchFile(r *http.Request, u launchUser) (string, error) {
+	id := r.URL.Query().Get("file")
+	switch {
+	case id != "" && u.File != "" && id != u.File:
+		return "", userErr(errForbidden, "this launch token is for another file")
+	case id == "":
+		id = u.File
+	}
+	if id == "" {
+		return "", userErr(errBadRequest, "which file? give ?file=<id> or a launch token with a file claim")
+	}
+	return id, nil
+}
+
+// editorConfig builds and signs the Docs API editor config of fileID for u. Every
+// editor of a file gets the key of the Docs API session open on it; a file locked by a
+// WOPI session opens for view.
+func (s *Server) editorConfig(ctx context.Context, fileID string, u launchUser) (*docsapi.Config, error) {
+	o, err := s.docs.sessions.Open(ctx, fileID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, userErr(storage.ErrNotFound, "no file with id %q", fileID)
+	case errors.Is(err, session.ErrSavePending):
+		return nil, userErr(storage.ErrUnavailable, "the last save of this file is still being written to storage: try again in a minute")
+	case err != nil:
+		return nil, err
+	}
+	ext := strings.TrimPrefix(strings.ToLower(path.Ext(o.File.Name)), ".")
+	docType, ok := docsapi.DocumentType(ext)
+	if !ok {
+		return nil, userErr(errBadRequest, "ONLYOFFICE Docs cannot open %q: .%s is not a document type it knows", o.File.Name, ext)
+	}
+	edit := u.canWrite() && o.Edit && docsapi.CanEdit(ext)
+	mode := docsapi.ModeView
+	if edit {
+		mode = docsapi.ModeEdit
+	}
+	name := u.Name
+	if name == "" {
+		name = u.Sub
+	}
+	exp := s.now().Add(s.ttl).UnixMilli()
+	cfg := &docsapi.Config{
+		DocumentType: docType,
+		Document: docsapi.Document{
+			FileType: ext,
+			Key:      o.Key,
+			Title:    o.File.Name,
+			URL:      s.docs.urls.downloadURL(s.public, fileID, exp),
+			Permissions: docsapi.Permissions{
+				Edit: edit, Review: edit, Comment: edit, FillForms: edit,
+				Download: true, Print: true, Copy: true,
+			},
+		},
+		EditorConfig: docsapi.EditorConfig{
+			CallbackURL:   s.docs.urls.callbackURL(s.public, fileID),
+			Mode:          mode,
+			Lang:          u.Lang,
+			User:          docsapi.User{ID: u.Sub, Name: name},
+			Customization: &docsapi.Customization{Forcesave: true},
+		},
+	}
+	if len(s.docs.secret) > 0 {
+		if err := cfg.Sign(s.docs.secret); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
+}

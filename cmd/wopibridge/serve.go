@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/wopibridge/wopibridge/bridge"
+	"github.com/wopibridge/wopibridge/bridge/state"
+	"github.com/wopibridge/wopibridge/bridge/storage"
+	"github.com/wopibridge/wopibridge/bridge/storage/fs"
+	"github.com/wopibridge/wopibridge/config"
+)
+
+// serve runs the server until ctx is cancelled (SIGINT/SIGTERM), then shuts down
+// gracefully: it stops accepting, lets requests in flight finish within the configured
+// timeout, and closes the state store last.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	flags := flag.NewFlagSet("wopibridge serve", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	cfg, err := config.LoadFlags(flags, args, getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "wopibridge: invalid configuration:\n%v\n", err)
+		return 2
+	}
+	if flags.NArg() > 0 {
+		fmt.Fprintf(stderr, "wopibridge: unexpected argument %q\n", flags.Arg(0))
+		return 2
+	}
+	log, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "wopibridge: %v\n", err)
+		return 2
+	}
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
+	if err := runServer(ctx, cfg, log, stdout); err != nil {
+		log.WithError(err).Error("wopibridge stopped")
+		return 1
+	}
+	return 0
+}
+
+func runServer(ctx context.Context, cfg *config.Config, log *logrus.Logger, stdout io.Writer) error {
+	st, err := openState(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	backend, err := openStorage(cfg, st)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (WOPIBRIDGE_LISTEN): %w", cfg.Listen, err)
+	}
+	public := cfg.PublicURL
+	if cfg.PublicURLDerived() {
+		// Listening on port 0 picks a port: the derived public URL follows it.
+		public = &url.URL{Scheme: "http", Host: ln.Addr().String()}
+	}
+
+	srv, err := bridge.New(bridge.Options{
+		PublicURL:    public,
+		Storage:      backend,
+		State:        st,
+		Secret:       []byte(cfg.Secret),
+		LaunchSecret: []byte(cfg.LaunchSecret),
+		TokenTTL:     cfg.TokenTTL,
+		MaxFileSize:  cfg.MaxFileSize,
+		Logger:       log,
+		Docs: bridge.DocsOptions{
+			URL:       cfg.Docs.URL,
+			PublicURL: cfg.Docs.PublicURL,
+			JWTSecret: []byte(cfg.Docs.JWTSecret),
+			JWTHeader: cfg.Docs.JWTHeader,
+		},
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer srv.Close()
+
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          nil,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.WithFields(logrus.Fields{"listen": ln.Addr().String(), "public_url": public.String(),
+		"storage": string(cfg.Storage.Kind), "demo": cfg.DemoMode()}).Info("wopibridge listening")
+	fmt.Fprintf(stdout, "wopibridge %s listening on http://%s (public URL %s)\n", versionString(), ln.Addr(), public)
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	return nil
+}
+
+func openState(cfg *config.Config) (state.Store, error) {
+	switch cfg.State.Kind {
+	case config.StateBolt:
+		return state.OpenBolt(cfg.State.Path)
+	default:
+		return nil, fmt.Errorf("WOPIBRIDGE_STATE: %s state is not available in this build", cfg.State.Kind)
+	}
+}
+
+func openStorage(cfg *config.Config, st state.Store) (storage.Backend, error) {
+	switch cfg.Storage.Kind {
+	case config.StorageFS:
+		var exclude []string
+		if cfg.State.Kind == config.StateBolt {
+			// The default state file lives inside the data directory: hide it.
+			if dir, err := filepath.Abs(filepath.Dir(cfg.State.Path)); err == nil {
+				if root, err := filepath.Abs(cfg.Storage.Dir); err == nil && dir == root {
+					exclude = append(exclude, filepath.Base(cfg.State.Path))
+				}
+			}
+		}
+		return fs.New(fs.Options{Root: cfg.Storage.Dir, State: st, Exclude: exclude})
+	default:
+		return nil, fmt.Errorf("WOPIBRIDGE_STORAGE: %s storage is not available in this build", cfg.Storage.Kind)
+	}
+}
+
+func newLogger(lc config.LogConfig, out io.Writer) (*logrus.Logger, error) {
+	log := logrus.New()
+	log.SetOutput(out)
+	level, err := logrus.ParseLevel(lc.Level)
+	if err != nil {
+		return nil, fmt.Errorf("WOPIBRIDGE_LOG_LEVEL: %w", err)
+	}
+	log.SetLevel(level)
+	if lc.Format == "json" {
+		log.SetFormatter(&logrus.JSONFormatter{})
+	} else {
+		log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, DisableColors: true})
+	}
+	return log, nil
+}
