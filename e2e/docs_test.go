@@ -578,3 +578,80 @@ func postSignedCallback(t *testing.T, cb string, body map[string]any) (int, stri
 	buf.ReadFrom(resp.Body)
 	return resp.StatusCode, strings.TrimSpace(buf.String())
 }
+
+func TestDocsForcesaveErrorStatus7KeepsTheSession(t *testing.T) {
+	e := newDocsEnv(t)
+	f := e.upload("seven.docx", "v1")
+	ed := e.open("alice", f.ID)
+	e.reply(ed.Key(), docserver.StatusEditing)
+	ed.Edit([]byte("not assembled"))
+	e.ds.FailNextSave()
+	if err := ed.Forcesave(); err != nil {
+		t.Fatal(err)
+	}
+	if got := replyBody(e.reply(ed.Key(), docserver.StatusForceSaveError)); got != `{"error":0}` {
+		t.Fatalf("reply to status 7: %s", got)
+	}
+	if got := string(e.p.read("seven.docx")); got != "v1" {
+		t.Fatalf("content after status 7: %q", got)
+	}
+	// The session goes on: same key, still locked against WOPI, and the final save lands.
+	if key, mode := configKey(t, e.config("bob", f.ID)); key != ed.Key() || mode != "edit" {
+		t.Fatalf("after status 7: key %q mode %q", key, mode)
+	}
+	ed.Edit([]byte("final"))
+	ed.Close()
+	e.reply(ed.Key(), docserver.StatusMustSave)
+	if got := string(e.p.read("seven.docx")); got != "final" {
+		t.Fatalf("final content %q", got)
+	}
+}
+
+func TestDocsLateStatus1ChangesNothing(t *testing.T) {
+	e := newDocsEnv(t)
+	f := e.upload("late.docx", "v1")
+	ed := e.open("alice", f.ID)
+	e.reply(ed.Key(), docserver.StatusEditing)
+	ed.Edit([]byte("saved"))
+	ed.Close()
+	e.reply(ed.Key(), docserver.StatusMustSave)
+	code, reply := postSignedCallback(t, callbackURLOf(t, ed.Config()), map[string]any{
+		"key": ed.Key(), "status": 1, "users": []string{"alice"}, "actions": []map[string]any{{"type": 1, "userid": "alice"}},
+	})
+	if code != http.StatusOK || reply != `{"error":0}` {
+		t.Fatalf("late status 1: %d %s", code, reply)
+	}
+	// No lock was taken: a WOPI client can lock the file.
+	var sess wopiSession
+	status, body := e.p.api(http.MethodPost, "/api/v1/wopi/session?action=edit&file="+f.ID, launchToken(t, "carol", nil), nil)
+	if status != http.StatusOK || json.Unmarshal(body, &sess) != nil {
+		t.Fatalf("wopi session: %d %s", status, body)
+	}
+	if code := wopiLock(t, sess, "wopi-lock"); code != http.StatusOK {
+		t.Fatalf("WOPI Lock after a late status 1: %d", code)
+	}
+}
+
+func TestDocsUnsafeSaveAnswers503AndDSRetries(t *testing.T) {
+	e := newDocsEnv(t)
+	f := e.upload("retry.docx", "v1")
+	ed := e.open("alice", f.ID)
+	e.reply(ed.Key(), docserver.StatusEditing)
+	ed.Edit([]byte("made safe on a retry"))
+	e.ds.FailResultDownloads(http.StatusInternalServerError) // the bytes cannot be had
+	ed.Close()
+	first, err := e.ds.WaitFor(e.ctx(), func(ev docserver.Event) bool {
+		return ev.Type == docserver.Reply && ev.Op == docserver.OpCallback && ev.Status == docserver.StatusMustSave
+	})
+	if err != nil || first.Reply == nil || first.Reply.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("first status 2 reply: %+v %v", first.Reply, err)
+	}
+	e.ds.FailResultDownloads(0)
+	ev := e.reply(ed.Key(), docserver.StatusMustSave) // a retry, answered 200
+	if ev.Attempt < 2 || replyBody(ev) != `{"error":0}` {
+		t.Fatalf("retry: attempt %d reply %s", ev.Attempt, replyBody(ev))
+	}
+	if got := string(e.p.read("retry.docx")); got != "made safe on a retry" {
+		t.Fatalf("stored %q", got)
+	}
+}
