@@ -2,6 +2,7 @@
 //
 //	wopibridge [serve] [flags]   run the server (the default)
 //	wopibridge check [flags]     test the configuration against ONLYOFFICE Docs
+//	wopibridge healthcheck       exit 0 if the local server answers /healthz
 //	wopibridge version           print the version
 package main
 
@@ -35,6 +36,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd {
 	case "serve":
 		return serve(ctx, args, getenv, stdout, stderr)
+	case "check":
+		return check(ctx, args, getenv, stdout, stderr)
+	case "healthcheck":
+		return healthcheck(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "wopibridge", versionString())
 		return 0
@@ -55,6 +60,8 @@ func usage(w io.Writer) {
                                check (ok, warn, FAIL with a hint, skip); exit status 0 only
                                if none failed; without WOPIBRIDGE_DOCS_URL the DS checks are
                                skipped, not failed ("wopibridge check --help" says more)
+  wopibridge healthcheck       exit 0 if the server on WOPIBRIDGE_LISTEN answers /healthz
+                               (for container HEALTHCHECKs)
   wopibridge version           print the version
 Settings come from defaults, then a JSON file (WOPIBRIDGE_CONFIG or --config), then
 WOPIBRIDGE_* environment variables, then flags; "wopibridge serve --help" lists the flags.
