@@ -51,7 +51,6 @@ func newCall(op string, override Override, method, src, token string) (*call, er
 	k := &call{op: op, override: override, method: method, token: token, header: http.Header{}, size: -1}
 	u, err := parseSrc(src)
 	if err != nil {
-		k.src = &url.URL{}
 		return nil, &Error{Op: op, URL: k.scrub(displayURL(src)), Err: err, msg: k.scrub(err.Error())}
 	}
 	k.src = u

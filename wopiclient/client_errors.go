@@ -83,7 +83,6 @@ func (k *call) failure(resp *http.Response, err error) error {
 		reply.Reason = resp.Header.Get(HeaderInvalidFileNameError)
 	}
 	reply.Reason = k.scrub(reply.Reason)
-	reply.Lock = resp.Header.Get(HeaderLock)
 	e.Reply = reply
 	if v := resp.Header.Get(HeaderValidRelativeTarget); v != "" {
 		if name, derr := DecodeUTF7(v); derr == nil {
@@ -115,15 +114,15 @@ func (k *call) failure(resp *http.Response, err error) error {
 	case status >= 500 || status == http.StatusTooManyRequests:
 		e.classes = []error{ErrUnavailable}
 	}
-	e.msg = replyMessage(reply, lockSent, e.ValidTarget)
+	e.msg = replyMessage(reply, slices.Contains(e.classes, ErrTargetExists), e.ValidTarget)
 	return e
 }
 
 // replyMessage describes a failure reply for people.
-func replyMessage(r *StatusError, lockSent bool, validTarget string) string {
+func replyMessage(r *StatusError, nameTaken bool, validTarget string) string {
 	msg := fmt.Sprintf("%d %s", r.Status, http.StatusText(r.Status))
 	switch {
-	case r.Status == http.StatusConflict && !lockSent:
+	case nameTaken:
 		msg += " (the name is taken)"
 	case r.Status == http.StatusConflict && r.Lock == "":
 		msg += " (file not locked)"

@@ -268,10 +268,13 @@ var renameTests = []test{
 		f.wantContent(a.ID, "A")
 		f.wantContent(b.ID, "B")
 		f.wantFiles(f.root.ID, "a.docx", "b.docx")
+	}},
+	{"OntoFolderName", func(f *fixture) {
+		a := f.create("a.docx", "A")
 		if _, err := f.b.CreateFolder(f.ctx, f.root.ID, "dir"); err != nil {
 			f.t.Fatal(err)
 		}
-		_, err = f.b.Rename(f.ctx, a.ID, "", "dir")
+		_, err := f.b.Rename(f.ctx, a.ID, "", "dir")
 		wantErr(f.t, "Rename onto a folder name", err, storage.ErrExists)
 	}},
 	{"InvalidName", func(f *fixture) {

@@ -1,0 +1,70 @@
+package wopi
+
+import (
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/wopibridge/wopibridge/bridge/storage"
+	"github.com/wopibridge/wopibridge/wopiclient"
+)
+
+// upstreamErr turns an upstream failure into the storage vocabulary: the one place
+// where WOPI statuses become storage errors. op names the storage operation and id the
+// file, for the message; the wopiclient error stays wrapped (without any token).
+func upstreamErr(op, id string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var reply *wopiclient.StatusError
+	kind, hint := error(nil), ""
+	switch {
+	case errors.Is(err, wopiclient.ErrTargetExists):
+		kind, hint = storage.ErrExists, "the upstream already has a file of that name"
+	case errors.Is(err, wopiclient.ErrLockConflict) && errors.As(err, &reply):
+		return &storage.LockConflictError{Current: reply.Lock, Reason: reply.Reason}
+	case errors.Is(err, wopiclient.ErrUnauthorized):
+		kind, hint = storage.ErrUnauthorized, "the upstream refused the access token (expired, revoked or without the right): open the file again from the application"
+	case errors.Is(err, wopiclient.ErrNotFound):
+		kind, hint = storage.ErrNotFound, "the upstream has no such file"
+	case errors.Is(err, wopiclient.ErrTooLarge):
+		kind, hint = storage.ErrTooLarge, "the upstream refused the size"
+	case errors.Is(err, wopiclient.ErrInvalidName):
+		kind, hint = storage.ErrInvalidName, "the upstream refused the name"
+	case errors.Is(err, wopiclient.ErrNotImplemented):
+		kind, hint = storage.ErrUnsupported, "the upstream does not offer this operation"
+	case errors.Is(err, wopiclient.ErrURLNotAllowed):
+		kind, hint = storage.ErrUnavailable, "the upstream sent the request to an origin that is not allowed (add it to WOPIBRIDGE_STORAGE if it is trusted)"
+	case errors.Is(err, wopiclient.ErrUnavailable):
+		kind, hint = storage.ErrUnavailable, "the upstream failed or could not be reached: try again later"
+	default:
+		return fmt.Errorf("wopi storage: %s %s: %w", op, id, err)
+	}
+	return fmt.Errorf("%w: %s %s: %s: %w", kind, op, id, hint, err)
+}
+
+// checkLock refuses a lock id WOPI cannot carry: empty, longer than
+// storage.MaxLockLength, or with control characters (it travels in a header). current
+// is the file's lock, for the conflict.
+func checkLock(lockID string, current func() string) error {
+	reason := ""
+	switch {
+	case lockID == "":
+		reason = "the lock id is empty"
+	case len(lockID) > storage.MaxLockLength:
+		reason = fmt.Sprintf("the lock id is %d bytes long; at most %d are allowed", len(lockID), storage.MaxLockLength)
+	case !utf8.ValidString(lockID):
+		reason = "the lock id is not valid UTF-8"
+	default:
+		for i := 0; i < len(lockID); i++ {
+			if c := lockID[i]; c < 0x20 && c != '\t' || c == 0x7f {
+				reason = "the lock id holds control characters"
+				break
+			}
+		}
+	}
+	if reason == "" {
+		return nil
+	}
+	return &storage.LockConflictError{Current: current(), Reason: reason}
+}
