@@ -138,3 +138,25 @@ type Backend interface {
 type Checker interface {
 	Check(ctx context.Context) error
 }
+
+type userKey struct{}
+
+// WithUser names the user on whose behalf the storage operations of ctx run. Backends
+// whose credentials are per user (an upstream WOPI host) use that user's; others ignore
+// it. Background work runs without a user.
+func WithUser(ctx context.Context, user string) context.Context {
+	return context.WithValue(ctx, userKey{}, user)
+}
+
+// UserFrom returns the user WithUser put in ctx.
+func UserFrom(ctx context.Context) (string, bool) {
+	u, ok := ctx.Value(userKey{}).(string)
+	return u, ok && u != ""
+}
+
+// Registrar is implemented by backends whose files are made known by the integrator's
+// launch token (an upstream WOPI host): Register checks the upstream file and the
+// user's upstream token and returns the bridge's file for it.
+type Registrar interface {
+	Register(ctx context.Context, wopiSrc, accessToken string, ttl int64, user string) (File, error)
+}

@@ -103,6 +103,7 @@ type Backend struct {
 
 var (
 	_ storage.Backend = (*Backend)(nil)
+	_ storage.Registrar = (*Backend)(nil)
 	_ storage.Checker = (*Backend)(nil)
 )
 
@@ -158,19 +159,14 @@ func (b *Backend) Check(ctx context.Context) error {
 	})
 }
 
-type userKey struct{}
-
 // WithUser returns a context whose storage operations use the upstream token user
-// registered. Without it, operations use the most recently registered token of the
-// file.
+// registered (storage.WithUser). Without a user, operations use the most recently
+// registered token of the file.
 func WithUser(ctx context.Context, user string) context.Context {
-	return context.WithValue(ctx, userKey{}, user)
+	return storage.WithUser(ctx, user)
 }
 
-func userFrom(ctx context.Context) (string, bool) {
-	u, ok := ctx.Value(userKey{}).(string)
-	return u, ok && u != ""
-}
+func userFrom(ctx context.Context) (string, bool) { return storage.UserFrom(ctx) }
 
 // Register makes an upstream file known: wopiSrc must be on an allowed origin
 // (ErrOriginNotAllowed otherwise, with no request made), and the upstream must accept
