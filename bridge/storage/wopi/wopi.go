@@ -102,9 +102,9 @@ type Backend struct {
 }
 
 var (
-	_ storage.Backend = (*Backend)(nil)
+	_ storage.Backend   = (*Backend)(nil)
 	_ storage.Registrar = (*Backend)(nil)
-	_ storage.Checker = (*Backend)(nil)
+	_ storage.Checker   = (*Backend)(nil)
 )
 
 // New makes the backend.
