@@ -57,41 +57,56 @@ func (s *FS) lookupFolder(id string) (n node, rel string, err error) {
 
 // Stat describes a file.
 func (s *FS) Stat(ctx context.Context, id string) (storage.File, error) {
+	if !validID(id) {
+		return storage.File{}, notFound(id)
+	}
 	s.ns.RLock()
 	defer s.ns.RUnlock()
+	// A hit writes nothing, so it needs no file mutex: a write under way has either not
+	// replaced the file yet (this is the version before it) or has, and is a miss.
+	if n, _, fi, ok := s.cachedFile(id); ok {
+		return s.fileInfo(id, n, fi), nil
+	}
 	defer s.files.lock(id)()
 	return s.stat(id)
 }
 
 // stat is Stat for a caller holding the file's mutex.
 func (s *FS) stat(id string) (storage.File, error) {
-	n, rel, _, err := s.lookupFile(id)
+	loc, err := s.findFile(id)
 	if err != nil {
 		return storage.File{}, err
 	}
-	fi, err := s.lstatFile(id, rel)
+	fi, err := s.lstatFile(id, loc.rel)
 	if err != nil {
 		return storage.File{}, err
 	}
-	return s.describe(id, n, fi)
+	s.remember(id, loc, fi)
+	return s.describe(id, loc.n, fi)
 }
 
 // Open returns the file's content as an *os.File (an io.ReadSeeker, for
 // http.ServeContent) and its description at the moment of opening. A later Put
 // replaces the file by rename, so what is read stays the described version.
 func (s *FS) Open(ctx context.Context, id string) (io.ReadCloser, storage.File, error) {
+	if !validID(id) {
+		return nil, storage.File{}, notFound(id)
+	}
 	s.ns.RLock()
 	defer s.ns.RUnlock()
+	if f, file, ok := s.openCached(id); ok {
+		return f, file, nil
+	}
 	defer s.files.lock(id)()
-	n, rel, _, err := s.lookupFile(id)
+	loc, err := s.findFile(id)
 	if err != nil {
 		return nil, storage.File{}, err
 	}
-	lfi, err := s.lstatFile(id, rel)
+	lfi, err := s.lstatFile(id, loc.rel)
 	if err != nil {
 		return nil, storage.File{}, err
 	}
-	f, err := s.root.Open(rel)
+	f, err := s.root.Open(loc.rel)
 	if err != nil {
 		return nil, storage.File{}, s.pathErr(id, err)
 	}
@@ -104,7 +119,8 @@ func (s *FS) Open(ctx context.Context, id string) (io.ReadCloser, storage.File, 
 		f.Close()
 		return nil, storage.File{}, fmt.Errorf("%w: %q changed while being opened, try again", storage.ErrUnavailable, id)
 	}
-	file, err := s.describe(id, n, fi)
+	s.remember(id, loc, fi)
+	file, err := s.describe(id, loc.n, fi)
 	if err != nil {
 		f.Close()
 		return nil, storage.File{}, err

@@ -242,6 +242,7 @@ func (s *FS) RenameFolder(ctx context.Context, id, name string) (storage.Folder,
 	if err := s.syncDir(filepath.Dir(rel)); err != nil {
 		return storage.Folder{}, err
 	}
+	s.cache.dropFolders()
 	err = s.state.Update(func(tx state.Tx) error {
 		var err error
 		n, err = rebind(tx, id, n, name)
@@ -283,6 +284,7 @@ func (s *FS) DeleteFolder(ctx context.Context, id string) error {
 	} else if err != nil {
 		return s.pathErr(id, err)
 	}
+	s.cache.dropFolders()
 	if err := s.syncDir(filepath.Dir(rel)); err != nil {
 		return err
 	}

@@ -5,7 +5,9 @@
 //
 // Every path is opened through an os.Root, so neither a name nor a symbolic link leads
 // outside the directory. Writes go to a hidden temp file in the target's folder, which
-// is synced and renamed over the target; the folder is synced after.
+// is synced and renamed over the target; the folder is synced after. Stat and Open find
+// files through a bounded cache of records and open folder handles that is checked
+// against the state store and the disk on every use (cache.go).
 package fs
 
 import (
@@ -60,6 +62,8 @@ type FS struct {
 	// that file's mutex, so a lock check and the write it allows are one step.
 	ns    sync.RWMutex
 	files keyedMutex
+
+	cache *cache // what Stat and Open need to find a file, checked on every use
 }
 
 var (
@@ -122,11 +126,15 @@ func New(opts Options) (*FS, error) {
 		root.Close()
 		return nil, fmt.Errorf("fs: read the root folder from the state store: %w", err)
 	}
+	s.cache = newCache(s.rootID, root, maxCachedFiles, maxCachedFolders)
 	return s, nil
 }
 
 // Close releases the directory. The state store belongs to the caller.
-func (s *FS) Close() error { return s.root.Close() }
+func (s *FS) Close() error {
+	s.cache.close()
+	return s.root.Close()
+}
 
 // Dir is the absolute path of the storage directory.
 func (s *FS) Dir() string { return s.dir }

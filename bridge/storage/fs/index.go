@@ -3,6 +3,7 @@ package fs
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,12 +19,13 @@ const (
 	bucketNodes = "fs.nodes" // id → node (JSON)
 	bucketNames = "fs.names" // parent id "/" name → id
 	bucketLocks = "fs.locks" // file id → lockRecord (JSON)
-	bucketMeta  = "fs.meta"  // "root" → root folder id; "seq" → version counter
+	bucketMeta  = "fs.meta"  // "root" → root folder id; "seq" → version counter; "tree" → folder tree generation
 )
 
 const (
 	metaRoot = "root"
 	metaSeq  = "seq"
+	metaTree = "tree"
 )
 
 // maxDepth bounds the walk from a node to the root, so that a damaged store with a
@@ -56,11 +58,16 @@ func getNode(tx state.Tx, id string) (node, bool, error) {
 	if err != nil || raw == nil {
 		return node{}, false, err
 	}
+	n, err := decodeNode(id, raw)
+	return n, err == nil, err
+}
+
+func decodeNode(id string, raw []byte) (node, error) {
 	var n node
 	if err := json.Unmarshal(raw, &n); err != nil {
-		return node{}, false, fmt.Errorf("fs: state record of %s: %w", id, err)
+		return node{}, fmt.Errorf("fs: state record of %s: %w", id, err)
 	}
-	return n, true, nil
+	return n, nil
 }
 
 func putNode(tx state.Tx, id string, n node) error {
@@ -86,30 +93,48 @@ func resolve(tx state.Tx, id string) (node, string, error) {
 	if !ok {
 		return node{}, "", notFound(id)
 	}
-	var names []string
-	cur := n
-	for depth := 0; cur.Parent != ""; depth++ {
+	_, names, err := ancestry(tx, id, n)
+	if err != nil {
+		return node{}, "", err
+	}
+	rel, err := nodePath(id, n, names)
+	return n, rel, err
+}
+
+// ancestry returns the folders holding node id (record n), from the root down to its
+// parent: their ids, and their names (the root's is empty). Both are empty for the root.
+func ancestry(tx state.Tx, id string, n node) (ids, names []string, err error) {
+	for depth, cur := 0, n; cur.Parent != ""; depth++ {
 		if depth == maxDepth {
-			return node{}, "", fmt.Errorf("fs: state record of %s: folder chain longer than %d", id, maxDepth)
+			return nil, nil, fmt.Errorf("fs: state record of %s: folder chain longer than %d", id, maxDepth)
 		}
-		names = append(names, cur.Name)
 		parent, ok, err := getNode(tx, cur.Parent)
 		if err != nil {
-			return node{}, "", err
+			return nil, nil, err
 		}
 		if !ok {
-			return node{}, "", notFound(id)
+			return nil, nil, notFound(id)
 		}
+		ids = append(ids, cur.Parent)
+		names = append(names, parent.Name)
 		cur = parent
 	}
-	for i, j := 0, len(names)-1; i < j; i, j = i+1, j-1 {
-		names[i], names[j] = names[j], names[i]
+	slices.Reverse(ids)
+	slices.Reverse(names)
+	return ids, names, nil
+}
+
+// nodePath is the path of node id (record n) relative to the storage root, given the
+// names ancestry returned.
+func nodePath(id string, n node, names []string) (string, error) {
+	if n.Parent == "" {
+		return ".", nil
 	}
-	rel, err := relPath(names)
+	rel, err := relPath(append(slices.Clip(names[1:]), n.Name))
 	if err != nil {
-		return node{}, "", fmt.Errorf("fs: state record of %s: %w", id, err)
+		return "", fmt.Errorf("fs: state record of %s: %w", id, err)
 	}
-	return n, rel, nil
+	return rel, nil
 }
 
 // bind returns the id of a name found on disk, making one when the name is new or its
@@ -155,6 +180,13 @@ func unbind(tx state.Tx, parent, name string) error {
 }
 
 func forget(tx state.Tx, id, parent, name string) error {
+	if n, ok, err := getNode(tx, id); err != nil {
+		return err
+	} else if ok && n.Dir {
+		if err := bumpTree(tx); err != nil {
+			return err
+		}
+	}
 	if err := tx.Delete(bucketNames, nameKey(parent, name)); err != nil {
 		return err
 	}
@@ -206,10 +238,38 @@ func rebind(tx state.Tx, id string, n node, name string) (node, error) {
 		return node{}, err
 	}
 	n.Name = name
+	if n.Dir {
+		if err := bumpTree(tx); err != nil {
+			return node{}, err
+		}
+	}
 	if err := putNode(tx, id, n); err != nil {
 		return node{}, err
 	}
 	return n, tx.Put(bucketNames, nameKey(n.Parent, name), []byte(id))
+}
+
+// treeGen is the folder tree generation: a counter that every transaction renaming or
+// forgetting a folder increments (bumpTree), so that a folder path read at one
+// generation still holds while the generation is the same. Missing counts as 0.
+func treeGen(tx state.Tx) (uint64, error) {
+	raw, err := tx.Get(bucketMeta, metaTree)
+	if err != nil || raw == nil {
+		return 0, err
+	}
+	gen, err := strconv.ParseUint(string(raw), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("fs: folder tree generation: %w", err)
+	}
+	return gen, nil
+}
+
+func bumpTree(tx state.Tx) error {
+	gen, err := treeGen(tx)
+	if err != nil {
+		return err
+	}
+	return tx.Put(bucketMeta, metaTree, strconv.AppendUint(nil, gen+1, 10))
 }
 
 // nextVersion gives content a version that no other content of any file had: a counter
