@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/wopibridge/wopibridge/config"
 )
 
 var launchSecret = []byte("launch-secret-for-tests")
@@ -150,7 +152,7 @@ func TestListAndDescribe(t *testing.T) {
 }
 
 func TestWOPISession(t *testing.T) {
-	e := newEnv(t, withLaunchSecret)
+	e := newEnv(t, withLaunchSecret, withDS(newFakeDS(t), config.ProofOff))
 	hs := jwt.SigningMethodHS256
 	tests := []struct {
 		name     string
@@ -205,7 +207,7 @@ func TestWOPISession(t *testing.T) {
 }
 
 func TestDemoMode(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, withDS(newFakeDS(t), config.ProofOff))
 	w := e.do(http.MethodPost, "/api/v1/wopi/session?file="+e.file.ID, nil)
 	wantStatus(t, w, http.StatusOK)
 	tok, err := e.srv.tokens.verify(decodeJSON[sessionJSON](t, w).AccessToken)

@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"errors"
 	"html/template"
 	"net/http"
 
@@ -11,10 +10,26 @@ import (
 // page is the adapter of browser pages: launch token from ?launch= (or Authorization),
 // and errors rendered as a readable HTML page.
 func (s *Server) page(op string, fn func(w http.ResponseWriter, r *http.Request, u launchUser) error) http.Handler {
+	return s.pageWith(op, false, fn)
+}
+
+// linkPage is page that also accepts a host page link (?link=, see hostlink.go) for the
+// file of the path, in place of a launch token.
+func (s *Server) linkPage(op string, fn func(w http.ResponseWriter, r *http.Request, u launchUser) error) http.Handler {
+	return s.pageWith(op, true, fn)
+}
+
+func (s *Server) pageWith(op string, links bool, fn func(w http.ResponseWriter, r *http.Request, u launchUser) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ri := info(r.Context())
 		ri.face, ri.op = facePage, op
-		u, err := s.launch.user(launchFrom(r, true))
+		var u launchUser
+		var err error
+		if link := r.URL.Query().Get("link"); links && link != "" {
+			u, err = s.links.user(link, mux.Vars(r)["id"])
+		} else {
+			u, err = s.launch.user(launchFrom(r, true))
+		}
 		if err == nil {
 			err = fn(w, r, u)
 		}
@@ -76,6 +91,13 @@ var docsPageTmpl = template.Must(template.New("docs").Parse(`<!DOCTYPE html>
     document.getElementById("editor").textContent = "ONLYOFFICE Docs could not be loaded from " + {{.APIJS}} + ": check WOPIBRIDGE_DOCS_PUBLIC_URL.";
     return;
   }
+  // A page that embeds this one (the compare page, same origin) learns when the editor is up.
+  config.events = config.events || {};
+  config.events.onDocumentReady = function () {
+    if (window.parent !== window) {
+      window.parent.postMessage({wopibridge: "ready", style: "docs"}, window.location.origin);
+    }
+  };
   window.docEditor = new DocsAPI.DocEditor("editor", config);
 })();
 </script>
@@ -93,17 +115,9 @@ func (s *Server) docsPage(w http.ResponseWriter, r *http.Request, id string, u l
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	pageHeaders(w)
 	return docsPageTmpl.Execute(w, struct {
 		Title, APIJS string
 		Config       any
 	}{cfg.Document.Title, apiJS, cfg})
 }
-
-// wopiHostPage is the WOPI host page; it needs discovery for the action URL.
-func (s *Server) wopiHostPage(w http.ResponseWriter, r *http.Request, id string, u launchUser) error {
-	return userErr(errNotImplemented, "the WOPI host page needs the Document Server's discovery: set WOPIBRIDGE_DOCS_URL")
-}
-
-var _ = errors.New

@@ -29,20 +29,39 @@ var (
 	errNotFound = errors.New("not found")
 	// errMethodNotAllowed: a known path asked with the wrong method.
 	errMethodNotAllowed = errors.New("method not allowed")
+	// errProof: a WOPI request whose proof headers do not show that it comes from the
+	// configured Document Server. WOPI asks for 500 (the validator's ProofKeys tests
+	// expect it).
+	errProof = errors.New("proof verification failed")
+	// errDocsUnavailable: the Document Server (its discovery) could not be reached or
+	// answered with something unusable.
+	errDocsUnavailable = errors.New("document server unavailable")
 )
 
 // userError carries a message meant for the person or program that sent the request,
 // saying what went wrong and what to do, on top of the error that classifies it.
 type userError struct {
-	kind error  // one of the sentinels above or a storage sentinel
-	msg  string // what went wrong and what to do
+	kind  error  // one of the sentinels above or a storage sentinel
+	msg   string // what went wrong and what to do
+	cause error  // for the log only; never shown to the client
 }
 
-func (e *userError) Error() string { return e.msg }
+func (e *userError) Error() string {
+	if e.cause != nil {
+		return e.msg + ": " + e.cause.Error()
+	}
+	return e.msg
+}
+
 func (e *userError) Unwrap() error { return e.kind }
 
 func userErr(kind error, format string, args ...any) error {
 	return &userError{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
+
+// userErrCause is userErr with the underlying error kept for the log.
+func userErrCause(kind, cause error, format string, args ...any) error {
+	return &userError{kind: kind, msg: fmt.Sprintf(format, args...), cause: cause}
 }
 
 // nameError is an invalid file or folder name; WOPI reports it in
@@ -81,6 +100,8 @@ var statusTable = []struct {
 	{errNotFound, http.StatusNotFound},
 	{errMethodNotAllowed, http.StatusMethodNotAllowed},
 	{errNoDocs, http.StatusServiceUnavailable},
+	{errProof, http.StatusInternalServerError},
+	{errDocsUnavailable, http.StatusBadGateway},
 	{storage.ErrNotFound, http.StatusNotFound},
 	{storage.ErrExists, http.StatusConflict},
 	{storage.ErrInvalidName, http.StatusBadRequest},
@@ -149,6 +170,8 @@ func publicMessage(err error) string {
 		return "this operation is not supported by this server"
 	case http.StatusBadRequest:
 		return "the request is malformed"
+	case http.StatusBadGateway:
+		return "ONLYOFFICE Docs could not be reached or gave an unusable answer: check WOPIBRIDGE_DOCS_URL; the server log has details"
 	case http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return "the storage is temporarily unavailable: try again shortly"
 	}

@@ -33,6 +33,9 @@ func TestStatusOf(t *testing.T) {
 		{userErr(errNotImplemented, "x"), http.StatusNotImplemented},
 		{userErr(errPrecondition, "x"), http.StatusPreconditionFailed},
 		{userErr(storage.ErrExists, "x"), http.StatusConflict},
+		{userErrCause(errProof, wopiclient.ErrProofInvalid, "x"), http.StatusInternalServerError},
+		{userErrCause(errDocsUnavailable, context.DeadlineExceeded, "x"), http.StatusBadGateway},
+		{userErr(errNoDocs, "x"), http.StatusServiceUnavailable},
 		{&nameError{name: "x", reason: "y"}, http.StatusBadRequest},
 		{&nameTakenError{name: "x"}, http.StatusConflict},
 		{wrap(wopiclient.ErrUTF7), http.StatusBadRequest},
@@ -52,5 +55,13 @@ func TestPublicMessage(t *testing.T) {
 	}
 	if got := publicMessage(fmt.Errorf("x: %w", userErr(errBadRequest, "give the name"))); got != "give the name" {
 		t.Errorf("user message = %q", got)
+	}
+	// The cause of a user error goes to the log only.
+	err := userErrCause(errDocsUnavailable, errors.New("dial tcp 10.0.0.9:80: refused"), "DS is unreachable")
+	if got := publicMessage(err); got != "DS is unreachable" {
+		t.Errorf("user message = %q", got)
+	}
+	if !strings.Contains(err.Error(), "10.0.0.9") {
+		t.Errorf("the log loses the cause: %q", err.Error())
 	}
 }

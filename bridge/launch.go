@@ -30,6 +30,10 @@ type launchUser struct {
 	Mode string // modeEdit or modeView
 	Lang string
 	Demo bool
+	// Until caps the access tokens minted for this user (ms since the epoch; 0: no cap).
+	// A host page link carries the expiry of the access token it came from, so a session
+	// opened through it never outlives that token.
+	Until int64
 }
 
 func (u launchUser) canWrite() bool { return u.Mode == modeEdit }

@@ -166,7 +166,7 @@ func (s *Server) logRequest(r *http.Request, rec *recorder, ri *requestInfo, d t
 }
 
 // secretParams are query parameters that carry credentials; they never reach a log.
-var secretParams = []string{"access_token", "launch", "sig", "token"}
+var secretParams = []string{"access_token", "launch", "link", "sig", "token"}
 
 // scrubURL renders u for a log with credentials replaced by "***".
 func scrubURL(u *url.URL) string {

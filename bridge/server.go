@@ -4,6 +4,7 @@ package bridge
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -18,6 +19,7 @@ import (
 	"github.com/wopibridge/wopibridge/bridge/session"
 	"github.com/wopibridge/wopibridge/bridge/state"
 	"github.com/wopibridge/wopibridge/bridge/storage"
+	"github.com/wopibridge/wopibridge/config"
 	"github.com/wopibridge/wopibridge/wopiclient"
 )
 
@@ -34,6 +36,17 @@ type Options struct {
 	Logger       *logrus.Logger   // nil: discard
 	Now          func() time.Time // nil: time.Now
 	Docs         DocsOptions      // the Document Server, for the Docs API face
+
+	// Discovery is DS's WOPI discovery (action URLs, favicons, proof keys); nil: built
+	// from Docs.URL when it is set.
+	Discovery *wopiclient.DiscoveryCache
+	// Proof is whether WOPI requests must carry proofs that verify with the keys of
+	// Discovery: config.ProofRequire or config.ProofOff; empty: require when there is
+	// a Discovery.
+	Proof config.ProofMode
+	// IPFilter restricts the WOPI and DS-facing routes (/wopi/..., /docs/...) by the
+	// TCP peer's address; empty allows all.
+	IPFilter config.IPFilter
 }
 
 // DefaultTokenTTL is the access token lifetime when Options.TokenTTL is zero.
@@ -62,8 +75,12 @@ type Server struct {
 	idPrefix string        // request ids: random per process ...
 	idSeq    atomic.Uint64 // ... and a counter
 
-	docs *docsFace
-	stop func() // ends the background work
+	docs      *docsFace
+	discovery *wopiclient.DiscoveryCache // nil: no DS
+	proof     *wopiclient.ProofVerifier  // nil: proofs not checked
+	links     *linkCodec
+	ipFilter  config.IPFilter
+	stop      func() // ends the background work
 
 	handler http.Handler
 }
@@ -82,6 +99,15 @@ func New(o Options) (*Server, error) {
 	}
 	if o.TokenTTL < 0 || o.MaxFileSize < 0 {
 		problems = append(problems, errors.New("bridge: TokenTTL and MaxFileSize must not be negative"))
+	}
+	switch o.Proof {
+	case "", config.ProofOff:
+	case config.ProofRequire:
+		if o.Discovery == nil && o.Docs.URL == nil {
+			problems = append(problems, errors.New("bridge: Proof require needs a Document Server (Docs.URL or Discovery) to read the proof keys from"))
+		}
+	default:
+		problems = append(problems, fmt.Errorf("bridge: Proof %q is neither require nor off", o.Proof))
 	}
 	if err := errors.Join(problems...); err != nil {
 		return nil, err
@@ -120,6 +146,11 @@ func New(o Options) (*Server, error) {
 	s.jsonBufs = newJSONBufs()
 	s.idPrefix = newIDPrefix()
 	s.docs = newDocsFace(o.Docs, secret, s.now)
+	s.links = newLinkCodec(secret, s.now)
+	s.ipFilter = o.IPFilter
+	if err := s.setupDiscovery(o); err != nil {
+		return nil, err
+	}
 	sessions, err := session.New(session.Options{
 		Storage:     o.Storage,
 		State:       o.State,
@@ -135,7 +166,7 @@ func New(o Options) (*Server, error) {
 	s.docs.sessions = sessions
 	s.fileOps = s.fileOverrides()
 	s.folderOps = s.folderOverrides()
-	s.handler = s.middleware(s.routes())
+	s.handler = s.middleware(s.filterIPs(s.routes()))
 	s.startSessions()
 	return s, nil
 }
@@ -179,7 +210,8 @@ func (s *Server) routes() http.Handler {
 	r.Handle(ProbePath, ProbeHandler()).Methods(http.MethodGet, http.MethodHead)
 
 	// Pages.
-	r.Handle("/open/{id}", s.page("Open", s.openPage)).Methods(http.MethodGet)
+	r.Handle("/open/{id}", s.linkPage("Open", s.openPage)).Methods(http.MethodGet)
+	r.Handle("/compare/{id}", s.page("Compare", s.comparePage)).Methods(http.MethodGet)
 
 	// Operator.
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
@@ -227,6 +259,35 @@ func (s *Server) wopiSrc(fileID string) string {
 // folderURL is the WOPI URL of a folder.
 func (s *Server) folderURL(folderID string) string {
 	return s.public + "/wopi/folders/" + url.PathEscape(folderID)
+}
+
+// setupDiscovery builds the discovery cache and, when proofs are required, the
+// verifier that reads its keys.
+func (s *Server) setupDiscovery(o Options) error {
+	s.discovery = o.Discovery
+	if s.discovery == nil && o.Docs.URL != nil {
+		d, err := wopiclient.NewDiscoveryCache(wopiclient.DiscoveryCacheOptions{
+			URL: o.Docs.URL.String(), HTTP: s.docs.http, Now: s.now,
+		})
+		if err != nil {
+			return fmt.Errorf("bridge: %w", err)
+		}
+		s.discovery = d
+	}
+	if o.Proof == config.ProofOff || s.discovery == nil {
+		return nil
+	}
+	v, err := wopiclient.NewProofVerifier(wopiclient.ProofVerifierOptions{
+		Keys:      s.discovery.ProofKeys,
+		Refresh:   s.discovery.RefreshProofKeys,
+		PublicURL: o.PublicURL,
+		Now:       s.now,
+	})
+	if err != nil {
+		return fmt.Errorf("bridge: %w", err)
+	}
+	s.proof = v
+	return nil
 }
 
 // withToken appends an access token to a WOPI URL.

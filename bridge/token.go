@@ -49,6 +49,7 @@ type accessToken struct {
 	Folder string `json:"d,omitempty"` // the folder this token is for; empty for file tokens
 	Tree   string `json:"t"`           // root of the folders the token reaches
 	Exp    int64  `json:"e"`           // expiry, milliseconds since the Unix epoch
+	Page   bool   `json:"p,omitempty"` // opened through the bridge's WOPI host page
 }
 
 func (t accessToken) canWrite() bool { return t.Mode == modeEdit }

@@ -48,15 +48,20 @@ func (s *Server) wopiAny(op string, fn wopiFunc) http.Handler {
 	return s.wopi(op, func(context.Context, accessToken, string) error { return nil }, fn)
 }
 
-// wopi is the WOPI face's adapter: it authenticates, calls the handler and writes any
-// error once, with the WOPI headers that go with it.
+// wopi is the WOPI face's adapter: it checks the proof, authenticates, calls the
+// handler and writes any error once, with the WOPI headers that go with it.
 func (s *Server) wopi(op string, authorize authorizer, fn wopiFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ri := info(r.Context())
 		ri.face, ri.op = faceWOPI, op
 		c := &wopiCall{raw: tokenFrom(r), id: mux.Vars(r)["id"]}
 		ri.fileID = c.id
-		err := s.authenticate(r.Context(), c, authorize)
+		// The proof comes first: a request that is not from DS learns nothing, not even
+		// whether its token is valid.
+		err := s.checkProof(r, c.raw)
+		if err == nil {
+			err = s.authenticate(r.Context(), c, authorize)
+		}
 		if err == nil {
 			err = fn(w, r, c)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
 	"path"
 
 	"github.com/wopibridge/wopibridge/bridge/storage"
@@ -83,15 +82,20 @@ func (s *Server) checkFileInfo(w http.ResponseWriter, r *http.Request, c *wopiCa
 		SupportedShareURLTypes:     shareTypes(edit),
 
 		FileURL:     s.fileURL.url(s.public, f.ID, c.tok.Exp),
-		HostViewURL: s.hostPageURL(f.ID, "view"),
-		HostEditURL: s.hostPageURL(f.ID, "edit"),
+		HostViewURL: s.hostLinkURL(c.tok, f.ID, "view"),
 
 		BreadcrumbBrandName: brandName,
 		BreadcrumbBrandURL:  s.public + "/",
 		PostMessageOrigin:   s.publicOrigin,
+
+		// The bridge's host page closes, switches to edit and tracks edits itself.
+		// Other pages keep the editor's own behaviour (Edit opens HostEditUrl).
+		ClosePostMessage:            c.tok.Page,
+		EditModePostMessage:         c.tok.Page,
+		EditNotificationPostMessage: c.tok.Page,
 	}
-	if !edit {
-		cfi.HostEditURL = ""
+	if edit {
+		cfi.HostEditURL = s.hostLinkURL(c.tok, f.ID, "edit")
 	}
 	cfi.BreadcrumbFolderName = s.breadcrumbFolder(ctx, f.FolderID)
 	return s.writeJSON(w, http.StatusOK, cfi)
@@ -119,12 +123,6 @@ func (t accessToken) displayName() string {
 		return t.Name
 	}
 	return t.User
-}
-
-// hostPageURL is the bridge page that opens a file in a WOPI client (HostViewUrl,
-// HostEditUrl).
-func (s *Server) hostPageURL(fileID, action string) string {
-	return s.public + "/open/" + url.PathEscape(fileID) + "?style=wopi&action=" + action
 }
 
 // renameFile answers RENAME_FILE: X-WOPI-RequestedName (UTF-7) is the new name without

@@ -129,13 +129,19 @@ type newFileReply struct {
 	HostEditURL string `json:"HostEditUrl,omitempty"`
 }
 
+// HostEditUrl is where ONLYOFFICE's convert-and-edit sends the browser to edit the
+// converted copy; it carries a link for this user, so no launch token is needed.
 func (s *Server) newFileReply(w http.ResponseWriter, t accessToken, f storage.File) error {
-	return s.writeJSON(w, http.StatusOK, newFileReply{
+	nt := t.forFile(f.ID)
+	reply := newFileReply{
 		Name:        f.Name,
-		URL:         s.withToken(s.wopiSrc(f.ID), t.forFile(f.ID)),
-		HostViewURL: s.hostPageURL(f.ID, "view"),
-		HostEditURL: s.hostPageURL(f.ID, "edit"),
-	})
+		URL:         s.withToken(s.wopiSrc(f.ID), nt),
+		HostViewURL: s.hostLinkURL(nt, f.ID, "view"),
+	}
+	if nt.canWrite() {
+		reply.HostEditURL = s.hostLinkURL(nt, f.ID, "edit")
+	}
+	return s.writeJSON(w, http.StatusOK, reply)
 }
 
 // putRelative answers PUT_RELATIVE: the body becomes a new file next to this one.

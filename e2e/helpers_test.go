@@ -40,7 +40,8 @@ func (w logWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func startBridge(t *testing.T) *bridgeUnderTest {
+// startBridge serves a bridge in this process; configure adjusts its options.
+func startBridge(t *testing.T, configure ...func(*bridge.Options)) *bridgeUnderTest {
 	t.Helper()
 	tmp := t.TempDir()
 	st, err := state.OpenBolt(filepath.Join(tmp, "state.db"))
@@ -64,7 +65,7 @@ func startBridge(t *testing.T) *bridgeUnderTest {
 	logger := logrus.New()
 	logger.SetOutput(logWriter{t})
 	logger.SetLevel(logrus.WarnLevel)
-	srv, err := bridge.New(bridge.Options{
+	opts := bridge.Options{
 		PublicURL:    public,
 		Storage:      backend,
 		State:        st,
@@ -72,7 +73,11 @@ func startBridge(t *testing.T) *bridgeUnderTest {
 		TokenTTL:     time.Hour,
 		MaxFileSize:  100 << 20,
 		Logger:       logger,
-	})
+	}
+	for _, c := range configure {
+		c(&opts)
+	}
+	srv, err := bridge.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

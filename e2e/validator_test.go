@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/wopibridge/wopibridge/bridge"
+	"github.com/wopibridge/wopibridge/config"
 )
 
 // minValidatorPasses is what the WopiCore category must pass: every group except
@@ -73,12 +76,11 @@ type validatorReport struct {
 // bridge on the fs backend, on a .wopitest file uploaded through the launch API into a
 // folder of its own.
 func TestWOPIValidator(t *testing.T) {
-	script := validatorScript(t)
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Fatalf("python3 is needed to run the WOPI validator: %v", err)
-	}
-	b := startBridge(t)
+	disc := newDiscoveryServer(t, nil, nil)
+	b := startBridge(t, func(o *bridge.Options) {
+		o.Docs.URL, _ = url.Parse(disc.URL)
+		o.Proof = config.ProofOff
+	})
 	ctx := context.Background()
 	root, err := b.Storage.Root(ctx)
 	if err != nil {
@@ -97,15 +99,32 @@ func TestWOPIValidator(t *testing.T) {
 		launchToken(t, "validator", jwt.MapClaims{"file": file.ID}), nil, http.StatusOK, &session)
 	t.Logf("validating %s", session)
 
+	report := runValidator(t, session, "--category", "WopiCore")
+	if report.Totals.Failed != 0 {
+		t.Errorf("validator: %d tests failed", report.Totals.Failed)
+	}
+	if report.Totals.Passed < minValidatorPasses {
+		t.Errorf("validator: %d tests passed, want at least %d", report.Totals.Passed, minValidatorPasses)
+	}
+}
+
+// runValidator runs wopivalidate.py on a session's file with the extra arguments, logs
+// the per-group counts and every failure, and returns the report.
+func runValidator(t *testing.T, session wopiSession, args ...string) validatorReport {
+	t.Helper()
+	script := validatorScript(t)
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatalf("python3 is needed to run the WOPI validator: %v", err)
+	}
 	reportPath := filepath.Join(t.TempDir(), "report.json")
-	runCtx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	runCtx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(runCtx, python, script,
+	cmd := exec.CommandContext(runCtx, python, append([]string{script,
 		"--wopisrc", session.WopiSrc,
 		"--token", session.AccessToken,
 		"--token-ttl", strconv.FormatInt(session.AccessTokenTTL, 10),
-		"--category", "WopiCore",
-		"--json", reportPath)
+		"--json", reportPath}, args...)...)
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1) {
@@ -141,10 +160,5 @@ func TestWOPIValidator(t *testing.T) {
 			}
 		}
 	}
-	if report.Totals.Failed != 0 {
-		t.Errorf("validator: %d tests failed", report.Totals.Failed)
-	}
-	if report.Totals.Passed < minValidatorPasses {
-		t.Errorf("validator: %d tests passed, want at least %d", report.Totals.Passed, minValidatorPasses)
-	}
+	return report
 }

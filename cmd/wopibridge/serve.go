@@ -91,6 +91,8 @@ func runServer(ctx context.Context, cfg *config.Config, log *logrus.Logger, stdo
 			JWTSecret: []byte(cfg.Docs.JWTSecret),
 			JWTHeader: cfg.Docs.JWTHeader,
 		},
+		Proof:    cfg.Proof,
+		IPFilter: cfg.IPFilter,
 	})
 	if err != nil {
 		ln.Close()
@@ -128,6 +130,8 @@ func openState(cfg *config.Config) (state.Store, error) {
 	switch cfg.State.Kind {
 	case config.StateBolt:
 		return state.OpenBolt(cfg.State.Path)
+	case config.StateRedis:
+		return state.OpenRedis(cfg.State.RedisURL)
 	default:
 		return nil, fmt.Errorf("WOPIBRIDGE_STATE: %s state is not available in this build", cfg.State.Kind)
 	}

@@ -1,0 +1,262 @@
+package bridge
+
+import (
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+
+	"github.com/gorilla/mux"
+
+	"github.com/wopibridge/wopibridge/bridge/storage"
+)
+
+// The WOPI host page, as ONLYOFFICE documents it: a form that POSTs access_token and
+// access_token_ttl to the action URL into the editor iframe, submitted on load; the
+// favicon from discovery; a viewport meta tag; and a PostMessage listener that accepts
+// messages from the editor's origin only.
+
+// editorSandbox and editorAllow are the iframe attributes ONLYOFFICE's host page uses.
+const (
+	editorSandbox = "allow-scripts allow-same-origin allow-forms allow-popups allow-top-navigation allow-popups-to-escape-sandbox allow-downloads allow-modals"
+	editorAllow   = "autoplay camera microphone display-capture"
+)
+
+var hostPageTmpl = template.Must(template.New("wopi").Parse(`<!DOCTYPE html>
+<html lang="{{.Lang}}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1, maximum-scale=1, minimum-scale=1, user-scalable=no">
+<title>{{.Title}}</title>
+{{if .FavIcon}}<link rel="shortcut icon" href="{{.FavIcon}}">
+{{end}}<style>
+html,body{margin:0;padding:0;height:100%;overflow:hidden;-ms-content-zooming:none}
+#office_frame{position:absolute;top:0;left:0;right:0;bottom:0;width:100%;height:100%;margin:0;border:none;display:block}
+#notice{position:absolute;top:0;left:0;right:0;padding:2rem;font:1rem system-ui,sans-serif;background:#fff}
+</style>
+</head><body>
+<form id="office_form" name="office_form" target="office_frame" action="{{.ActionURL}}" method="post">
+<input name="access_token" value="{{.AccessToken}}" type="hidden">
+<input name="access_token_ttl" value="{{.AccessTokenTTL}}" type="hidden">
+</form>
+<iframe id="office_frame" name="office_frame" title="{{.Title}}" allowfullscreen="true" sandbox="{{.Sandbox}}" allow="{{.Allow}}"></iframe>
+<div id="notice" hidden></div>
+<script>
+(function () {
+  var docsOrigin = {{.DocsOrigin}};
+  var editURL = {{.EditURL}};
+  var frame = document.getElementById("office_frame");
+  var notice = document.getElementById("notice");
+
+  function post(id, values) {
+    frame.contentWindow.postMessage(JSON.stringify({MessageId: id, SendTime: Date.now(), Values: values || {}}), docsOrigin);
+  }
+  // A page that embeds this one (the compare page, same origin) learns when the editor is up.
+  function tellParent(what) {
+    if (window.parent !== window) {
+      window.parent.postMessage({wopibridge: what, style: "wopi"}, window.location.origin);
+    }
+  }
+  function show(text) {
+    notice.textContent = text;
+    notice.hidden = false;
+  }
+
+  window.addEventListener("message", function (e) {
+    if (e.origin !== docsOrigin || e.source !== frame.contentWindow) {
+      return;
+    }
+    var msg = e.data;
+    if (typeof msg === "string") {
+      try { msg = JSON.parse(msg); } catch (err) { return; }
+    }
+    if (!msg || typeof msg.MessageId !== "string") {
+      return;
+    }
+    var values = msg.Values || {};
+    switch (msg.MessageId) {
+    case "App_LoadingStatus":
+      post("Host_PostmessageReady");
+      tellParent("ready");
+      break;
+    case "UI_Close":
+      frame.remove();
+      show("The document was closed. Reload this page to open it again.");
+      tellParent("closed");
+      break;
+    case "UI_Edit":
+      if (editURL) {
+        window.location.assign(editURL);
+      }
+      break;
+    case "File_Rename":
+      if (typeof values.NewName === "string" && values.NewName !== "") {
+        document.title = values.NewName;
+      }
+      break;
+    case "Edit_Notification":
+      document.documentElement.setAttribute("data-edited", "true");
+      break;
+    }
+  }, false);
+
+  document.getElementById("office_form").submit();
+})();
+</script>
+</body></html>
+`))
+
+type hostPageData struct {
+	Lang, Title    string
+	FavIcon        string
+	ActionURL      string
+	AccessToken    string
+	AccessTokenTTL int64
+	Sandbox, Allow string
+	DocsOrigin     string
+	EditURL        string // where UI_Edit goes; "" when the user may not edit
+}
+
+// wopiHostPage serves /open/{id}?style=wopi[&action=...]: the WOPI host page of the file
+// for the user of the launch token or link. "edit" of a format DS only converts runs
+// convert-and-edit.
+func (s *Server) wopiHostPage(w http.ResponseWriter, r *http.Request, id string, u launchUser) error {
+	q := r.URL.Query()
+	if u.Lang == "" {
+		u.Lang = acceptLanguage(r.Header.Get("Accept-Language"))
+	}
+	l, err := s.launchWOPI(r.Context(), id, q.Get("action"), u, true)
+	if err != nil {
+		return err
+	}
+	d := hostPageData{
+		Lang:           cleanLang(u.Lang),
+		Title:          l.file.Name,
+		FavIcon:        l.favIcon,
+		ActionURL:      l.actionURL,
+		AccessToken:    l.token,
+		AccessTokenTTL: l.tokenTTL,
+		Sandbox:        editorSandbox,
+		Allow:          editorAllow,
+		DocsOrigin:     l.docsOrigin,
+	}
+	if d.Lang == "" {
+		d.Lang = "en"
+	}
+	if !wopiActions[l.action] && u.canWrite() {
+		e := url.Values{}
+		for k, v := range q {
+			e[k] = v
+		}
+		e.Set("action", "edit")
+		d.EditURL = s.public + "/open/" + url.PathEscape(id) + "?" + e.Encode()
+	}
+	pageHeaders(w)
+	return hostPageTmpl.Execute(w, d)
+}
+
+// pageHeaders are the headers of editor pages: never cached (they hold tokens), and
+// their URL (which may hold a launch token or link) never sent on as a referrer.
+func pageHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
+}
+
+var comparePageTmpl = template.Must(template.New("compare").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}}: Docs API and WOPI side by side</title>
+<style>
+html,body{margin:0;padding:0;height:100%;overflow:hidden;font-family:system-ui,sans-serif}
+body{display:flex;flex-direction:column}
+main{flex:1;display:flex;min-height:0}
+section{flex:1;display:flex;flex-direction:column;min-width:0}
+section+section{border-left:2px solid #bbb}
+h2{margin:0;padding:.35rem .7rem;font-size:.9rem;font-weight:600;background:#f2f2f2;border-bottom:1px solid #ddd}
+h2 small{font-weight:400;color:#555}
+iframe{flex:1;width:100%;border:none}
+</style>
+</head><body>
+<main>
+<section><h2>{{.First.Label}} <small>opens first and takes the lock</small></h2>
+<iframe id="first" name="first" title="{{.Title}} ({{.First.Label}})" src="{{.First.URL}}" allowfullscreen="true" allow="{{.Allow}}; fullscreen"></iframe></section>
+<section><h2>{{.Second.Label}} <small id="second-state">opens when the other editor is ready; read-only while it holds the lock</small></h2>
+<iframe id="second" name="second" title="{{.Title}} ({{.Second.Label}})" data-src="{{.Second.URL}}" allowfullscreen="true" allow="{{.Allow}}; fullscreen"></iframe></section>
+</main>
+<script>
+(function () {
+  // The second editor opens once the first holds the lock, so that it opens read-only
+  // instead of racing the first for the lock.
+  var second = document.getElementById("second");
+  var started = false;
+  function start() {
+    if (started) {
+      return;
+    }
+    started = true;
+    second.src = second.getAttribute("data-src");
+  }
+  window.addEventListener("message", function (e) {
+    if (e.origin !== window.location.origin || !e.data || e.data.wopibridge !== "ready") {
+      return;
+    }
+    if (e.source === document.getElementById("first").contentWindow) {
+      start();
+    }
+  }, false);
+  setTimeout(start, {{.FallbackMillis}});
+})();
+</script>
+</body></html>
+`))
+
+type comparePane struct {
+	Label string
+	URL   string
+}
+
+// compareFallbackMillis is when the second editor opens even if the first never said it is
+// ready (an error page, a slow Document Server).
+const compareFallbackMillis = 20000
+
+// comparePage serves /compare/{id}?launch=...[&first=docs|wopi]: the file in both
+// integration styles side by side, the first editing and the second read-only while
+// the first holds the lock.
+func (s *Server) comparePage(w http.ResponseWriter, r *http.Request, u launchUser) error {
+	id := mux.Vars(r)["id"]
+	info(r.Context()).fileID = id
+	if u.File != "" && u.File != id {
+		return userErr(errForbidden, "this launch token is for another file")
+	}
+	f, err := s.store.Stat(r.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return userErr(storage.ErrNotFound, "no file with id %q", id)
+	}
+	if err != nil {
+		return err
+	}
+	pane := func(style, label string) comparePane {
+		q := url.Values{"style": {style}}
+		if launch := launchFrom(r, true); launch != "" && !u.Demo {
+			q.Set("launch", launch)
+		}
+		return comparePane{Label: label, URL: s.public + "/open/" + url.PathEscape(id) + "?" + q.Encode()}
+	}
+	docs, wopi := pane("docs", "Docs API"), pane("wopi", "WOPI")
+	first, second := docs, wopi
+	switch v := r.URL.Query().Get("first"); v {
+	case "", "docs":
+	case "wopi":
+		first, second = wopi, docs
+	default:
+		return userErr(errBadRequest, "first=%q: use first=docs or first=wopi", v)
+	}
+	pageHeaders(w)
+	return comparePageTmpl.Execute(w, struct {
+		Title          string
+		First, Second  comparePane
+		Allow          string
+		FallbackMillis int
+	}{f.Name, first, second, editorAllow, compareFallbackMillis})
+}
