@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wopibridge/wopibridge/bridge/internal/keymutex"
 	"github.com/wopibridge/wopibridge/bridge/state"
 	"github.com/wopibridge/wopibridge/bridge/storage"
 	"github.com/wopibridge/wopibridge/docsapi"
@@ -129,8 +130,8 @@ const (
 type Manager struct {
 	o     Options
 	now   func() time.Time
-	files keyedMutex // serialises everything done for one file
-	spool sync.Mutex // one replay at a time
+	files keymutex.Map // serialises everything done for one file
+	spool sync.Mutex   // one replay at a time
 }
 
 // New makes a Manager. Call Run to start the background work.
@@ -175,7 +176,7 @@ type Opened struct {
 // Open returns the key for a new editor of fileID. While a Docs API session is open
 // on the file, every editor gets that session's key.
 func (m *Manager) Open(ctx context.Context, fileID string) (Opened, error) {
-	unlock := m.files.lock(fileID)
+	unlock := m.files.Lock(fileID)
 	defer unlock()
 
 	var sess *sessionRec
@@ -246,7 +247,7 @@ func (m *Manager) Editing(ctx context.Context, key string, users []string) error
 	if err != nil {
 		return err
 	}
-	unlock := m.files.lock(k.FileID)
+	unlock := m.files.Lock(k.FileID)
 	defer unlock()
 	if k, err = m.keyOf(key); err != nil {
 		return err
@@ -285,7 +286,7 @@ func (m *Manager) Ended(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	unlock := m.files.lock(k.FileID)
+	unlock := m.files.Lock(k.FileID)
 	defer unlock()
 	sess, err := m.session(k.FileID)
 	if err != nil {
@@ -415,38 +416,4 @@ func conflictName(name string, t time.Time) string {
 		base, ext = name[:i], name[i:]
 	}
 	return fmt.Sprintf("%s (conflict %s)%s", base, t.UTC().Format("2006-01-02 150405.000"), ext)
-}
-
-// keyedMutex is one mutex per key, created on demand and dropped when unused.
-type keyedMutex struct {
-	mu sync.Mutex
-	m  map[string]*refMutex
-}
-
-type refMutex struct {
-	sync.Mutex
-	refs int
-}
-
-func (k *keyedMutex) lock(key string) (unlock func()) {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = map[string]*refMutex{}
-	}
-	rm := k.m[key]
-	if rm == nil {
-		rm = &refMutex{}
-		k.m[key] = rm
-	}
-	rm.refs++
-	k.mu.Unlock()
-	rm.Lock()
-	return func() {
-		rm.Unlock()
-		k.mu.Lock()
-		if rm.refs--; rm.refs == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
-	}
 }

@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wopibridge/wopibridge/bridge/internal/keymutex"
 	"github.com/wopibridge/wopibridge/bridge/state"
 	"github.com/wopibridge/wopibridge/bridge/storage"
 )
@@ -61,7 +62,7 @@ type FS struct {
 	// exclusively; operations on one file's content or lock hold it shared and, inside,
 	// that file's mutex, so a lock check and the write it allows are one step.
 	ns    sync.RWMutex
-	files keyedMutex
+	files keymutex.Map
 
 	cache *cache // what Stat and Open need to find a file, checked on every use
 }
@@ -324,39 +325,4 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
-}
-
-// keyedMutex is one mutex per key, kept only while someone holds or waits for it.
-type keyedMutex struct {
-	mu sync.Mutex
-	m  map[string]*refMutex
-}
-
-type refMutex struct {
-	sync.Mutex
-	refs int
-}
-
-func (k *keyedMutex) lock(key string) (unlock func()) {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = map[string]*refMutex{}
-	}
-	m := k.m[key]
-	if m == nil {
-		m = &refMutex{}
-		k.m[key] = m
-	}
-	m.refs++
-	k.mu.Unlock()
-
-	m.Lock()
-	return func() {
-		m.Unlock()
-		k.mu.Lock()
-		if m.refs--; m.refs == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
-	}
 }
