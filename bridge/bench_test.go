@@ -63,23 +63,7 @@ func drain(r io.Reader, buf []byte) (int64, error) {
 }
 
 func benchGet(b *testing.B, c *http.Client, buf []byte, u string, hdr ...string) int64 {
-	req, err := http.NewRequest(http.MethodGet, u, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	n, err := drain(resp.Body, buf)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK {
-		b.Fatalf("GET: status %d, %v", resp.StatusCode, err)
-	}
-	return n
+	return benchGetTo(b, c, io.Discard, buf, u, hdr...)
 }
 
 func BenchmarkCheckFileInfo(b *testing.B) {
