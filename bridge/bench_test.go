@@ -186,8 +186,9 @@ func bigFileEnv(b *testing.B, size int64) (*testEnv, string, string) {
 
 // BenchmarkGetFile downloads the file to disk through the bridge, beside a plain
 // io.Copy of the same bytes from disk to disk (the same user-space copy loop and buffer,
-// so neither side gets an in-kernel shortcut the other lacks). "from-disk" reads the plain
-// file into nothing: the ceiling of any reader, shown for scale.
+// so neither side gets an in-kernel shortcut the other lacks), and beside a bare net/http
+// handler doing io.Copy from disk over the same loopback transport. "from-disk" reads the
+// plain file into nothing: the ceiling of any reader, shown for scale.
 func BenchmarkGetFile(b *testing.B) {
 	size := benchSize(b)
 	e, id, plain := bigFileEnv(b, size)
@@ -233,6 +234,32 @@ func BenchmarkGetFile(b *testing.B) {
 			out.Close()
 		}
 		report()
+	})
+	// A bare net/http handler doing a plain io.Copy from disk, downloaded the same way:
+	// what any HTTP server costs on this transport.
+	bare, bareClient := benchServer(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, err := os.Open(plain)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		defer f.Close()
+		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+		_, _ = io.Copy(w, f)
+	}))
+	b.Run("bare-http", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			out, err := os.Create(dst)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := benchGetTo(b, bareClient, out, buf, bare.URL+"/")
+			out.Close()
+			if n != size {
+				b.Fatalf("got %d bytes", n)
+			}
+		}
 	})
 	b.Run("from-disk", func(b *testing.B) {
 		b.SetBytes(size)
