@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"net/http"
+
+	"github.com/wopibridge/wopibridge/bridge/storage"
 )
 
 // apiFunc handles a launch API request for a verified launch user.
@@ -15,6 +17,11 @@ func (s *Server) api(op string, fn apiFunc) http.Handler {
 		ri.face, ri.op = faceAPI, op
 		u, err := s.launch.user(launchFrom(r, false))
 		if err == nil {
+			u, err = s.resolveLaunch(r.Context(), u)
+		}
+		if err == nil {
+			// The storage acts for the launch user (an upstream WOPI host: with their token).
+			r = r.WithContext(storage.WithUser(r.Context(), u.Sub))
 			err = fn(w, r, u)
 		}
 		if err != nil {

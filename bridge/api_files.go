@@ -28,7 +28,7 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request, u launchUser)
 	if u.File != "" {
 		f, err := s.store.Stat(ctx, u.File)
 		if err != nil {
-			return err
+			return s.launchStorageError(err, u.File)
 		}
 		return s.writeJSON(w, http.StatusOK, []fileJSON{toFileJSON(f)})
 	}
@@ -37,10 +37,12 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request, u launchUser)
 		return err
 	}
 	files, _, err := s.store.List(ctx, folderID)
-	if errors.Is(err, storage.ErrNotFound) {
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
 		return userErr(storage.ErrNotFound, "no folder with id %q", folderID)
-	}
-	if err != nil {
+	case errors.Is(err, storage.ErrUnsupported):
+		return s.noFolders(err)
+	case err != nil:
 		return err
 	}
 	out := make([]fileJSON, 0, len(files))
@@ -56,10 +58,21 @@ func (s *Server) folderParam(r *http.Request) (string, error) {
 		return id, nil
 	}
 	root, err := s.store.Root(r.Context())
+	if errors.Is(err, storage.ErrUnsupported) {
+		return "", s.noFolders(err)
+	}
 	if err != nil {
 		return "", err
 	}
 	return root.ID, nil
+}
+
+// noFolders is the answer to listing or uploading on a storage without folders.
+func (s *Server) noFolders(err error) error {
+	if _, ok := s.store.(storage.Registrar); ok {
+		return userErrCause(storage.ErrUnsupported, err, "this bridge fronts an upstream WOPI host (WOPIBRIDGE_STORAGE=wopi:...), whose folders it cannot list or upload to: open files with a launch token naming their wopisrc and access_token")
+	}
+	return userErrCause(storage.ErrUnsupported, err, "the storage has no folders to list or upload to")
 }
 
 // uploadFile answers POST /api/v1/files?name=<name>[&folder=<id>] with the raw body as
@@ -106,11 +119,8 @@ func (s *Server) describeFile(w http.ResponseWriter, r *http.Request, u launchUs
 		return userErr(errForbidden, "this launch token is for another file")
 	}
 	f, err := s.store.Stat(r.Context(), id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return userErr(storage.ErrNotFound, "no file with id %q", id)
-	}
 	if err != nil {
-		return err
+		return s.launchStorageError(err, id)
 	}
 	return s.writeJSON(w, http.StatusOK, toFileJSON(f))
 }

@@ -16,7 +16,7 @@ type sessionJSON struct {
 // page needs to open the file in ONLYOFFICE Docs' WOPI editor. The action URL and the
 // icon come from DS's discovery, with their origin rewritten to DS's public URL.
 func (s *Server) wopiSession(w http.ResponseWriter, r *http.Request, u launchUser) error {
-	fileID, err := launchFile(r, u)
+	fileID, err := s.launchFile(r, u)
 	if err != nil {
 		return err
 	}

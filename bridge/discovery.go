@@ -65,24 +65,31 @@ type wopiLaunch struct {
 // documents for binary formats, and the session's CheckFileInfo asks the editor to send
 // close, edit and edit-notification messages to the page; the launch API keeps to what
 // was asked, and leaves the editor's own behaviour for pages the bridge does not know.
+// Without a Document Server the launch API still hands out the WOPISrc and a token,
+// with no action URL, for other WOPI clients. A storage that lets the user only view
+// the file makes the session a view session.
 func (s *Server) launchWOPI(ctx context.Context, fileID, requested string, u launchUser, page bool) (*wopiLaunch, error) {
-	if requested != "" {
-		write, ok := wopiActions[requested]
-		if !ok {
-			return nil, userErr(errBadRequest, "unknown action %q: use %s", requested, strings.Join(actionOrder, ", "))
-		}
-		if write && !u.canWrite() {
-			return nil, userErr(errForbidden, "this launch token allows viewing only; use action=view")
-		}
+	write, ok := wopiActions[requested]
+	if requested != "" && !ok {
+		return nil, userErr(errBadRequest, "unknown action %q: use %s", requested, strings.Join(actionOrder, ", "))
 	}
-	f, err := s.store.Stat(ctx, fileID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, userErr(storage.ErrNotFound, "no file with id %q", fileID)
-	}
+	f, access, err := s.statAccess(ctx, fileID)
 	if err != nil {
-		return nil, err
+		return nil, s.launchStorageError(err, fileID)
+	}
+	u = viewOnlyByStorage(u, access)
+	switch {
+	case write && u.storageViewOnly:
+		return nil, userErr(errForbidden, "the upstream WOPI host lets this user only view this file (its CheckFileInfo says UserCanWrite false or ReadOnly); use action=view")
+	case write && !u.canWrite():
+		return nil, userErr(errForbidden, "this launch token allows viewing only; use action=view")
 	}
 	d, err := s.discoveryDoc(ctx)
+	if errors.Is(err, errNoDocs) && !page {
+		// No Document Server: the session is for another WOPI client (a bridge in front
+		// of this one, say), which needs the WOPISrc and a token but no action URL.
+		return s.newWOPILaunch(f, write || requested == "" && u.canWrite(), u, false), nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -106,16 +113,8 @@ func (s *Server) launchWOPI(ctx context.Context, fileID, requested string, u lau
 		return nil, cannotDo(d, name, ext)
 	}
 
-	mode := modeView
-	if wopiActions[name] {
-		mode = modeEdit
-	}
-	exp := s.now().Add(s.ttl).UnixMilli()
-	if u.Until > 0 && u.Until < exp {
-		exp = u.Until
-	}
-	t := accessToken{User: u.Sub, Name: u.Name, Mode: mode, File: f.ID, Tree: f.FolderID, Exp: exp, Page: page}
-	l := &wopiLaunch{file: f, action: name, wopiSrc: s.wopiSrc(f.ID), token: s.tokens.sign(t), tokenTTL: exp, user: u}
+	l := s.newWOPILaunch(f, wopiActions[name], u, page)
+	l.action = name
 
 	params := map[string]string{}
 	if lang := cleanLang(u.Lang); lang != "" {
@@ -134,6 +133,22 @@ func (s *Server) launchWOPI(ctx context.Context, fileID, requested string, u lau
 		}
 	}
 	return l, nil
+}
+
+// newWOPILaunch is a WOPI session of u on f, before any action is chosen: the WOPISrc
+// and an access token (for edit when edit) that expires after the token lifetime, or
+// at u.Until if sooner.
+func (s *Server) newWOPILaunch(f storage.File, edit bool, u launchUser, page bool) *wopiLaunch {
+	mode := modeView
+	if edit {
+		mode = modeEdit
+	}
+	exp := s.now().Add(s.ttl).UnixMilli()
+	if u.Until > 0 && u.Until < exp {
+		exp = u.Until
+	}
+	t := accessToken{User: u.Sub, Name: u.Name, Mode: mode, File: f.ID, Tree: f.FolderID, Exp: exp, Page: page}
+	return &wopiLaunch{file: f, wopiSrc: s.wopiSrc(f.ID), token: s.tokens.sign(t), tokenTTL: exp, user: u}
 }
 
 // cannotDo is the 400 for an action DS does not offer for an extension, saying what it

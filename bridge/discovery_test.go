@@ -109,12 +109,29 @@ func TestWOPISessionWithoutLang(t *testing.T) {
 	}
 }
 
+// Without a Document Server the launch API still hands out WOPI sessions, for other
+// WOPI clients (a bridge in front of this one): no action URL, a working token.
 func TestWOPISessionNoDocumentServer(t *testing.T) {
 	e := newEnv(t)
-	w := e.do(http.MethodPost, "/api/v1/wopi/session?file="+e.file.ID, nil)
+	for _, tc := range []struct{ query, mode string }{{"", modeEdit}, {"&action=edit", modeEdit}, {"&action=view", modeView}} {
+		w := e.do(http.MethodPost, "/api/v1/wopi/session?file="+e.file.ID+tc.query, nil)
+		wantStatus(t, w, http.StatusOK)
+		s := decodeJSON[sessionJSON](t, w)
+		if s.ActionURL != "" || s.FavIconURL != "" || s.WopiSrc != e.srv.wopiSrc(e.file.ID) {
+			t.Errorf("session%s = %+v, want no action URL and the file's WOPISrc", tc.query, s)
+		}
+		tok, err := e.srv.tokens.verify(s.AccessToken)
+		if err != nil || tok.Mode != tc.mode || tok.File != e.file.ID {
+			t.Errorf("session%s token = %+v, %v; want mode %s", tc.query, tok, err, tc.mode)
+		}
+		wantStatus(t, e.wopi(http.MethodGet, e.filePath(e.file.ID), s.AccessToken, nil), http.StatusOK)
+	}
+	wantStatus(t, e.do(http.MethodPost, "/api/v1/wopi/session?file="+e.file.ID+"&action=print", nil), http.StatusBadRequest)
+	// The host page needs DS's editor: 503 naming the setting.
+	w := e.do(http.MethodGet, "/open/"+e.file.ID+"?style=wopi", nil)
 	wantStatus(t, w, http.StatusServiceUnavailable)
 	if !strings.Contains(w.Body.String(), "WOPIBRIDGE_DOCS_URL") {
-		t.Errorf("body = %s", w.Body.String())
+		t.Errorf("host page body = %s", w.Body.String())
 	}
 }
 

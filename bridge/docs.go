@@ -126,8 +126,10 @@ func (u *docsURLSigner) verifyCallback(q url.Values) (string, error) {
 	return id, nil
 }
 
-// logSessionEvent reports what the session model did in the background or on a save.
+// logSessionEvent reports what the session model did in the background or on a save:
+// one log line and one count.
 func (s *Server) logSessionEvent(e session.Event) {
+	s.metrics.sessionEvent(e.Kind)
 	l := s.log.WithFields(logrus.Fields{"face": faceDocs, "file_id": e.FileID, "key": e.Key, "event": string(e.Kind)})
 	if e.Name != "" {
 		l = l.WithField("copy", e.Name)

@@ -20,7 +20,7 @@ type docsConfigJSON struct {
 // docsConfig answers POST /api/v1/docs/config[?file=<id>]: a signed editor config for
 // the launch user, and where to load api.js from.
 func (s *Server) docsConfig(w http.ResponseWriter, r *http.Request, u launchUser) error {
-	fileID, err := launchFile(r, u)
+	fileID, err := s.launchFile(r, u)
 	if err != nil {
 		return err
 	}
@@ -36,9 +36,17 @@ func (s *Server) docsConfig(w http.ResponseWriter, r *http.Request, u launchUser
 	return s.writeJSON(w, http.StatusOK, docsConfigJSON{APIJSURL: apiJS, Config: cfg})
 }
 
-// launchFile is the file a launch API request is about: the token's file claim, or
-// ?file= when the token names none.
-func launchFile(r *http.Request, u launchUser) (string, error) {
+// noFileHint says how to name the file of a launch.
+func (s *Server) noFileHint() string {
+	if _, ok := s.store.(storage.Registrar); ok {
+		return "which file? give a launch token with wopisrc and access_token (the file on the upstream WOPI host)"
+	}
+	return "which file? give ?file=<id> or a launch token with a file claim"
+}
+
+// launchFile is the file a launch API request is about: the token's file claim (or the
+// file its wopisrc names), or ?file= when the token names none.
+func (s *Server) launchFile(r *http.Request, u launchUser) (string, error) {
 	id := r.URL.Query().Get("file")
 	switch {
 	case id != "" && u.File != "" && id != u.File:
@@ -47,7 +55,7 @@ func launchFile(r *http.Request, u launchUser) (string, error) {
 		id = u.File
 	}
 	if id == "" {
-		return "", userErr(errBadRequest, "which file? give ?file=<id> or a launch token with a file claim")
+		return "", userErr(errBadRequest, "%s", s.noFileHint())
 	}
 	return id, nil
 }
@@ -56,10 +64,15 @@ func launchFile(r *http.Request, u launchUser) (string, error) {
 // editor of a file gets the key of the Docs API session open on it; a file locked by a
 // WOPI session opens for view.
 func (s *Server) editorConfig(ctx context.Context, fileID string, u launchUser) (*docsapi.Config, error) {
+	access, err := s.access(ctx, fileID)
+	if err != nil {
+		return nil, s.launchStorageError(err, fileID)
+	}
+	u = viewOnlyByStorage(u, access)
 	o, err := s.docs.sessions.Open(ctx, fileID)
 	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return nil, userErr(storage.ErrNotFound, "no file with id %q", fileID)
+	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrUnauthorized):
+		return nil, s.launchStorageError(err, fileID)
 	case errors.Is(err, session.ErrSavePending):
 		return nil, userErr(storage.ErrUnavailable, "the last save of this file is still being written to storage: try again in a minute")
 	case err != nil:

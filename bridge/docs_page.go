@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	"github.com/gorilla/mux"
+
+	"github.com/wopibridge/wopibridge/bridge/storage"
 )
 
 // page is the adapter of browser pages: launch token from ?launch= (or Authorization),
@@ -27,10 +29,12 @@ func (s *Server) pageWith(op string, links bool, fn func(w http.ResponseWriter, 
 		var err error
 		if link := r.URL.Query().Get("link"); links && link != "" {
 			u, err = s.links.user(link, mux.Vars(r)["id"])
-		} else {
-			u, err = s.launch.user(launchFrom(r, true))
+		} else if u, err = s.launch.user(launchFrom(r, true)); err == nil {
+			u, err = s.resolveLaunch(r.Context(), u)
 		}
 		if err == nil {
+			// The storage acts for the page's user (an upstream WOPI host: with their token).
+			r = r.WithContext(storage.WithUser(r.Context(), u.Sub))
 			err = fn(w, r, u)
 		}
 		if err != nil {

@@ -13,57 +13,89 @@ import (
 // readyTimeout bounds the readiness checks.
 const readyTimeout = 5 * time.Second
 
-// healthz answers liveness: the process serves requests.
-func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+// healthz answers liveness: the process serves requests. It checks nothing else, so
+// that a storage or DS outage never gets the process restarted.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	ri := info(r.Context())
+	ri.face, ri.op = faceOperator, "Healthz"
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write([]byte("ok\n"))
+}
+
+// readyCheck is one readiness check and its outcome ("" when it passed).
+type readyCheck struct {
+	name    string
+	problem string
 }
 
 // readyz answers readiness: storage and state reachable, and, with a Document Server
 // configured, its discovery cached (fetched now if it never was), with proof keys when
-// proofs are required.
+// proofs are required. The body has one line per check, so that an operator sees which
+// one failed:
+//
+//	not ready
+//	storage: ok
+//	state: ok
+//	discovery: failed: wopi: discovery http://ds/hosting/discovery: ...
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ri := info(r.Context())
+	ri.face, ri.op = faceOperator, "Readyz"
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
-	var problems []string
+	checks := []readyCheck{{name: "storage"}, {name: "state"}}
 	if c, ok := s.store.(storage.Checker); ok {
 		if err := c.Check(ctx); err != nil {
-			problems = append(problems, "storage: "+err.Error())
+			checks[0].problem = err.Error()
 		}
 	} else if _, err := s.store.Root(ctx); err != nil {
-		problems = append(problems, "storage: "+err.Error())
+		checks[0].problem = err.Error()
 	}
 	if err := s.state.View(func(tx state.Tx) error {
 		_, err := tx.Get(metaBucket, secretKey)
 		return err
 	}); err != nil {
-		problems = append(problems, "state: "+err.Error())
+		checks[1].problem = err.Error()
 	}
 	if s.discovery != nil {
-		problems = append(problems, s.discoveryProblems(ctx)...)
+		checks = append(checks, s.discoveryChecks(ctx)...)
+	}
+	var body strings.Builder
+	var failed []string
+	for _, c := range checks {
+		if c.problem == "" {
+			body.WriteString(c.name + ": ok\n")
+			continue
+		}
+		body.WriteString(c.name + ": failed: " + c.problem + "\n")
+		failed = append(failed, c.name+": "+c.problem)
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if len(problems) > 0 {
-		info(r.Context()).err = userErr(storage.ErrUnavailable, "%s", strings.Join(problems, "; "))
+	w.Header().Set("Cache-Control", "no-store")
+	if len(failed) > 0 {
+		ri.err = userErr(storage.ErrUnavailable, "not ready: %s", strings.Join(failed, "; "))
 		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte("not ready: " + strings.Join(problems, "; ") + "\n"))
+		_, _ = w.Write([]byte("not ready\n" + body.String()))
 		return
 	}
-	_, _ = w.Write([]byte("ok\n"))
+	_, _ = w.Write([]byte("ready\n" + body.String()))
 }
 
-// discoveryProblems says what keeps the WOPI face from working: no discovery ever
-// fetched, or, with proofs required, no usable proof keys in it. A discovery kept from
-// before DS went down still counts as cached.
-func (s *Server) discoveryProblems(ctx context.Context) []string {
+// discoveryChecks say whether the WOPI face can work: a discovery fetched (a copy kept
+// from before DS went down still counts as cached), and, with proofs required, usable
+// proof keys in it.
+func (s *Server) discoveryChecks(ctx context.Context) []readyCheck {
 	d, err := s.discovery.Get(ctx)
 	if err != nil {
-		return []string{"discovery: " + err.Error()}
+		return []readyCheck{{name: "discovery", problem: err.Error()}}
 	}
+	checks := []readyCheck{{name: "discovery"}}
 	if s.proof != nil {
+		pk := readyCheck{name: "proof keys"}
 		if _, err := d.ProofKeys(); err != nil {
-			return []string{"proof keys: " + err.Error() + " (WOPIBRIDGE_PROOF=require)"}
+			pk.problem = err.Error() + " (WOPIBRIDGE_PROOF=require)"
 		}
+		checks = append(checks, pk)
 	}
-	return nil
+	return checks
 }

@@ -97,3 +97,13 @@ func (s *Server) hostLinkURL(t accessToken, fileID, action string) string {
 	link := s.links.sign(hostLink{User: t.User, Name: t.Name, Mode: t.Mode, File: fileID, Exp: exp, Until: t.Exp})
 	return s.hostPageURL(fileID, action) + "&link=" + link
 }
+
+// pageLink is a link for u to the editor pages of a file (the compare page's frames),
+// valid for hostLinkTTL and never after u.Until.
+func (s *Server) pageLink(u launchUser, fileID string) string {
+	exp := s.now().Add(hostLinkTTL).UnixMilli()
+	if u.Until > 0 && u.Until < exp {
+		exp = u.Until
+	}
+	return s.links.sign(hostLink{User: u.Sub, Name: u.Name, Mode: u.Mode, File: fileID, Exp: exp, Until: u.Until})
+}

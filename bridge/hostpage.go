@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"errors"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -141,7 +140,7 @@ func (s *Server) wopiHostPage(w http.ResponseWriter, r *http.Request, id string,
 	if d.Lang == "" {
 		d.Lang = "en"
 	}
-	if !wopiActions[l.action] && u.canWrite() {
+	if !wopiActions[l.action] && l.user.canWrite() {
 		e := url.Values{}
 		for k, v := range q {
 			e[k] = v
@@ -168,20 +167,40 @@ var comparePageTmpl = template.Must(template.New("compare").Parse(`<!DOCTYPE htm
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}}: Docs API and WOPI side by side</title>
 <style>
-html,body{margin:0;padding:0;height:100%;overflow:hidden;font-family:system-ui,sans-serif}
-body{display:flex;flex-direction:column}
-main{flex:1;display:flex;min-height:0}
-section{flex:1;display:flex;flex-direction:column;min-width:0}
-section+section{border-left:2px solid #bbb}
-h2{margin:0;padding:.35rem .7rem;font-size:.9rem;font-weight:600;background:#f2f2f2;border-bottom:1px solid #ddd}
-h2 small{font-weight:400;color:#555}
+html,body{margin:0;padding:0;height:100%;overflow:hidden;font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2328}
+body{display:flex;flex-direction:column;background:#f6f7f9}
+header{display:flex;align-items:center;gap:.9rem;padding:.45rem .9rem;background:#fff;border-bottom:1px solid #dde1e6}
+header h1{margin:0;font-size:1rem;font-weight:600;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+header .sub{color:#57606a;font-size:.85rem;white-space:nowrap}
+header a{color:#4a6ee0;text-decoration:none;white-space:nowrap}
+header a:hover{text-decoration:underline}
+header .swap{margin-left:auto;padding:.2rem .6rem;border:1px solid #c9d1d9;border-radius:6px;color:#1f2328;font-size:.85rem}
+header .swap:hover{background:#f3f4f6;text-decoration:none}
+main{flex:1;display:flex;min-height:0;gap:6px;padding:6px}
+section{flex:1;display:flex;flex-direction:column;min-width:0;background:#fff;border:1px solid #dde1e6;border-radius:6px;overflow:hidden;position:relative}
+h2{display:flex;align-items:center;gap:.6rem;margin:0;padding:.4rem .7rem;font-size:.9rem;font-weight:600;border-bottom:1px solid #eceff2}
+h2 small{font-weight:400;color:#57606a;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.chip{padding:.05rem .55rem;border-radius:1rem;font-size:.8rem;color:#fff;background:#4a6ee0}
+.chip.second{background:#8a8f98}
+.chip.second.open{background:#40865c}
 iframe{flex:1;width:100%;border:none}
+.wait{position:absolute;top:2.3rem;left:0;right:0;bottom:0;display:flex;flex-direction:column;align-items:center;justify-content:center;gap:.8rem;color:#57606a;background:#fff}
+.spinner{width:1.6rem;height:1.6rem;border:3px solid #dde1e6;border-top-color:#4a6ee0;border-radius:50%;animation:spin 1s linear infinite}
+@keyframes spin{to{transform:rotate(360deg)}}
+@media (max-width:50rem){main{flex-direction:column}header .sub{display:none}}
 </style>
 </head><body>
+<header>
+<a href="{{.Index}}" target="_top">&larr; Files</a>
+<h1>{{.Title}}</h1>
+<span class="sub">Docs API and WOPI side by side, on the same file</span>
+<a class="swap" href="{{.Swap}}" target="_top" title="Reload with the {{.Second.Label}} editor opening first and holding the lock">Open {{.Second.Label}} first</a>
+</header>
 <main>
-<section><h2>{{.First.Label}} <small>opens first and takes the lock</small></h2>
+<section><h2><span class="chip first">{{.First.Label}}</span><small>opens first and takes the lock</small></h2>
 <iframe id="first" name="first" title="{{.Title}} ({{.First.Label}})" src="{{.First.URL}}" allowfullscreen="true" allow="{{.Allow}}; fullscreen"></iframe></section>
-<section><h2>{{.Second.Label}} <small id="second-state">opens when the other editor is ready; read-only while it holds the lock</small></h2>
+<section><h2><span class="chip second" id="second-chip">{{.Second.Label}}</span><small id="second-state">opens when the {{.First.Label}} editor is ready; read-only while it holds the lock</small></h2>
+<div class="wait" id="second-wait"><div class="spinner"></div>Waiting for the {{.First.Label}} editor to open&hellip;</div>
 <iframe id="second" name="second" title="{{.Title}} ({{.Second.Label}})" data-src="{{.Second.URL}}" allowfullscreen="true" allow="{{.Allow}}; fullscreen"></iframe></section>
 </main>
 <script>
@@ -195,6 +214,9 @@ iframe{flex:1;width:100%;border:none}
       return;
     }
     started = true;
+    document.getElementById("second-wait").remove();
+    document.getElementById("second-chip").className += " open";
+    document.getElementById("second-state").textContent = "read-only while the " + {{.First.Label}} + " editor holds the lock";
     second.src = second.getAttribute("data-src");
   }
   window.addEventListener("message", function (e) {
@@ -230,15 +252,19 @@ func (s *Server) comparePage(w http.ResponseWriter, r *http.Request, u launchUse
 		return userErr(errForbidden, "this launch token is for another file")
 	}
 	f, err := s.store.Stat(r.Context(), id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return userErr(storage.ErrNotFound, "no file with id %q", id)
-	}
 	if err != nil {
-		return err
+		return s.launchStorageError(err, id)
 	}
+	_, upstream := s.store.(storage.Registrar)
 	pane := func(style, label string) comparePane {
 		q := url.Values{"style": {style}}
-		if launch := launchFrom(r, true); launch != "" && !u.Demo {
+		switch launch := launchFrom(r, true); {
+		case u.Demo:
+		case upstream:
+			// A launch token for an upstream holds the upstream's access token: the
+			// editor pages get a link of the bridge's own instead.
+			q.Set("link", s.pageLink(u, id))
+		case launch != "":
 			q.Set("launch", launch)
 		}
 		return comparePane{Label: label, URL: s.public + "/open/" + url.PathEscape(id) + "?" + q.Encode()}
@@ -252,11 +278,25 @@ func (s *Server) comparePage(w http.ResponseWriter, r *http.Request, u launchUse
 	default:
 		return userErr(errBadRequest, "first=%q: use first=docs or first=wopi", v)
 	}
+	// The index and the swapped compare page take the launch token the page came with.
+	back, swap := url.Values{}, url.Values{"first": {"wopi"}}
+	if first == wopi {
+		swap.Set("first", "docs")
+	}
+	if launch := launchFrom(r, true); launch != "" && !u.Demo {
+		back.Set("launch", launch)
+		swap.Set("launch", launch)
+	}
+	index := s.public + "/"
+	if len(back) > 0 {
+		index += "?" + back.Encode()
+	}
 	pageHeaders(w)
 	return comparePageTmpl.Execute(w, struct {
 		Title          string
 		First, Second  comparePane
+		Index, Swap    string
 		Allow          string
 		FallbackMillis int
-	}{f.Name, first, second, editorAllow, compareFallbackMillis})
+	}{f.Name, first, second, index, s.public + "/compare/" + url.PathEscape(id) + "?" + swap.Encode(), editorAllow, compareFallbackMillis})
 }

@@ -34,6 +34,19 @@ type launchUser struct {
 	// A host page link carries the expiry of the access token it came from, so a session
 	// opened through it never outlives that token.
 	Until int64
+	// upstream is the file on an upstream WOPI host the launch token names (wopi
+	// storage); nil otherwise, and once resolveLaunch registered it. It holds a
+	// credential: never log it or show it.
+	upstream *upstreamFile
+	// storageViewOnly: the storage, not the launch token, limits this user to viewing.
+	storageViewOnly bool
+}
+
+// upstreamFile is a launch token's wopisrc, access_token and access_token_ttl.
+type upstreamFile struct {
+	src   string
+	token string
+	ttl   int64 // ms since the epoch; 0 unknown
 }
 
 func (u launchUser) canWrite() bool { return u.Mode == modeEdit }
@@ -98,7 +111,14 @@ func (v *launchVerifier) user(raw string) (launchUser, error) {
 	default:
 		return launchUser{}, userErr(errUnauthenticated, "the launch token's mode is %q: use edit or view", c.Mode)
 	}
-	return launchUser{Sub: c.Subject, Name: c.Name, File: c.File, Mode: mode, Lang: c.Lang}, nil
+	u := launchUser{Sub: c.Subject, Name: c.Name, File: c.File, Mode: mode, Lang: c.Lang}
+	switch {
+	case c.WopiSrc != "":
+		u.upstream = &upstreamFile{src: c.WopiSrc, token: c.AccessToken, ttl: c.AccessTokenTTL}
+	case c.AccessToken != "" || c.AccessTokenTTL != 0:
+		return launchUser{}, userErr(errBadRequest, "the launch token has access_token but no wopisrc: name the upstream file the token is for")
+	}
+	return u, nil
 }
 
 // launchFrom reads the launch token of a request: the Authorization bearer, and for pages

@@ -91,6 +91,14 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (r *recorder) wroteHeader() bool { return r.status != 0 }
 
+// statusOrOK is the status sent, 200 when the handler wrote nothing (net/http's default).
+func (r *recorder) statusOrOK() int {
+	if r.status == 0 {
+		return http.StatusOK
+	}
+	return r.status
+}
+
 // headerWritten reports whether a response has started, for adapters deciding whether
 // they may still write an error status.
 func headerWritten(w http.ResponseWriter) bool {
@@ -119,17 +127,16 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 					http.Error(rec, "internal error: see the server log for this request id", http.StatusInternalServerError)
 				}
 			}
-			s.logRequest(r, rec, ri, s.now().Sub(start))
+			d := s.now().Sub(start)
+			s.metrics.observeRequest(ri, rec.statusOrOK(), d)
+			s.logRequest(r, rec, ri, d)
 		}()
 		next.ServeHTTP(rec, r)
 	})
 }
 
 func (s *Server) logRequest(r *http.Request, rec *recorder, ri *requestInfo, d time.Duration) {
-	status := rec.status
-	if status == 0 {
-		status = http.StatusOK
-	}
+	status := rec.statusOrOK()
 	level := logrus.DebugLevel
 	switch {
 	case status >= 500 && status != http.StatusNotImplemented:

@@ -22,9 +22,11 @@ func (s *Server) checkProof(r *http.Request, token string) error {
 		return nil
 	}
 	err := s.proof.Verify(r.Context(), r, token)
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
+	}
+	s.metrics.proofFailed(err)
+	switch {
 	case errors.Is(err, wopiclient.ErrProofMissing):
 		return userErrCause(errProof, err, "the request has no X-WOPI-Proof and X-WOPI-TimeStamp headers: WOPI requests must come from the ONLYOFFICE Docs at WOPIBRIDGE_DOCS_URL with its proof keys configured (or set WOPIBRIDGE_PROOF=off)")
 	case errors.Is(err, wopiclient.ErrProofExpired):

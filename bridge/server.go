@@ -38,7 +38,8 @@ type Options struct {
 	Docs         DocsOptions      // the Document Server, for the Docs API face
 
 	// Discovery is DS's WOPI discovery (action URLs, favicons, proof keys); nil: built
-	// from Docs.URL when it is set.
+	// from Docs.URL when it is set, with its fetches counted in the metrics (a cache
+	// given here is counted only if its owner set OnFetch).
 	Discovery *wopiclient.DiscoveryCache
 	// Proof is whether WOPI requests must carry proofs that verify with the keys of
 	// Discovery: config.ProofRequire or config.ProofOff; empty: require when there is
@@ -80,6 +81,7 @@ type Server struct {
 	proof     *wopiclient.ProofVerifier  // nil: proofs not checked
 	links     *linkCodec
 	ipFilter  config.IPFilter
+	metrics   *metrics
 	stop      func() // ends the background work
 
 	handler http.Handler
@@ -148,6 +150,7 @@ func New(o Options) (*Server, error) {
 	s.docs = newDocsFace(o.Docs, secret, s.now)
 	s.links = newLinkCodec(secret, s.now)
 	s.ipFilter = o.IPFilter
+	s.metrics = newMetrics()
 	if err := s.setupDiscovery(o); err != nil {
 		return nil, err
 	}
@@ -210,12 +213,14 @@ func (s *Server) routes() http.Handler {
 	r.Handle(ProbePath, ProbeHandler()).Methods(http.MethodGet, http.MethodHead)
 
 	// Pages.
+	r.Handle("/", s.indexHandler()).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/open/{id}", s.linkPage("Open", s.openPage)).Methods(http.MethodGet)
 	r.Handle("/compare/{id}", s.page("Compare", s.comparePage)).Methods(http.MethodGet)
 
 	// Operator.
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/metrics", s.serveMetrics).Methods(http.MethodGet, http.MethodHead)
 	return r
 }
 
@@ -267,7 +272,7 @@ func (s *Server) setupDiscovery(o Options) error {
 	s.discovery = o.Discovery
 	if s.discovery == nil && o.Docs.URL != nil {
 		d, err := wopiclient.NewDiscoveryCache(wopiclient.DiscoveryCacheOptions{
-			URL: o.Docs.URL.String(), HTTP: s.docs.http, Now: s.now,
+			URL: o.Docs.URL.String(), HTTP: s.docs.http, Now: s.now, OnFetch: s.metrics.discoveryFetched,
 		})
 		if err != nil {
 			return fmt.Errorf("bridge: %w", err)

@@ -63,6 +63,8 @@ func (s *Server) wopi(op string, authorize authorizer, fn wopiFunc) http.Handler
 			err = s.authenticate(r.Context(), c, authorize)
 		}
 		if err == nil {
+			// The storage acts for the token's user (an upstream WOPI host: with their token).
+			r = r.WithContext(storage.WithUser(r.Context(), c.tok.User))
 			err = fn(w, r, c)
 		}
 		if err != nil {

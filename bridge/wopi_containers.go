@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/wopibridge/wopibridge/bridge/storage"
 	"github.com/wopibridge/wopibridge/wopiclient"
@@ -14,8 +15,16 @@ import (
 // rootDisplayName names the storage root when the backend gives it no name.
 const rootDisplayName = "Files"
 
-// folderOverrides is the table of POST /wopi/folders/{id} operations.
+// folderOverrides is the table of POST /wopi/folders/{id} operations. It is built once,
+// at start, and is empty for a storage without a folder tree (its Root answers
+// storage.ErrUnsupported, as an upstream WOPI host's does): the operations are then
+// 501, and CheckFileInfo advertises no containers.
 func (s *Server) folderOverrides() map[wopiclient.Override]wopiOp {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := s.store.Root(ctx); errors.Is(err, storage.ErrUnsupported) {
+		return map[wopiclient.Override]wopiOp{}
+	}
 	return map[wopiclient.Override]wopiOp{
 		wopiclient.OverrideCreateChildContainer: {name: "CreateChildContainer", write: true, fn: s.createChildContainer},
 		wopiclient.OverrideCreateChildFile:      {name: "CreateChildFile", write: true, fn: s.createChildFile},
@@ -24,6 +33,10 @@ func (s *Server) folderOverrides() map[wopiclient.Override]wopiOp {
 		wopiclient.OverrideGetShareURL:          {name: "GetShareUrl", fn: s.folderShareURL},
 	}
 }
+
+// containers reports whether the storage has a folder tree the WOPI face offers as
+// containers (see folderOverrides).
+func (s *Server) containers() bool { return len(s.folderOps) > 0 }
 
 func (s *Server) folderOverride(w http.ResponseWriter, r *http.Request, c *wopiCall) error {
 	return s.dispatch(s.folderOps, w, r, c)

@@ -22,7 +22,7 @@ func (s *Server) ecosystemPointer(w http.ResponseWriter, _ *http.Request, c *wop
 func (s *Server) checkEcosystem(w http.ResponseWriter, _ *http.Request, _ *wopiCall) error {
 	return s.writeJSON(w, http.StatusOK, struct {
 		SupportsContainers bool `json:"SupportsContainers"`
-	}{true})
+	}{s.containers()})
 }
 
 // rootContainerPointer answers GET /wopi/ecosystem/root_container_pointer.

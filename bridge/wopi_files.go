@@ -39,7 +39,9 @@ func (s *Server) fileOverride(w http.ResponseWriter, r *http.Request, c *wopiCal
 // checkFileInfo answers GET /wopi/files/{id}.
 func (s *Server) checkFileInfo(w http.ResponseWriter, r *http.Request, c *wopiCall) error {
 	ctx := r.Context()
-	f, err := s.store.Stat(ctx, c.id)
+	// One storage call: with an upstream WOPI host, its CheckFileInfo for this user gives
+	// the file and what the user may do, and the bridge never grants more.
+	f, access, err := s.statAccess(ctx, c.id)
 	if err != nil {
 		return err
 	}
@@ -47,7 +49,9 @@ func (s *Server) checkFileInfo(w http.ResponseWriter, r *http.Request, c *wopiCa
 	if err != nil {
 		return err
 	}
-	edit := c.tok.canWrite()
+	edit := c.tok.canWrite() && access.Write
+	relative := c.tok.canWrite() && access.Create
+	containers := s.containers()
 	cfi := wopiclient.CheckFileInfo{
 		BaseFileName:      f.Name,
 		OwnerID:           brandName,
@@ -63,8 +67,8 @@ func (s *Server) checkFileInfo(w http.ResponseWriter, r *http.Request, c *wopiCa
 
 		ReadOnly:                !edit,
 		UserCanWrite:            edit,
-		UserCanRename:           edit,
-		UserCanNotWriteRelative: !edit,
+		UserCanRename:           edit && access.Rename,
+		UserCanNotWriteRelative: !relative,
 		UserCanReview:           edit,
 
 		SupportsLocks:              true,
@@ -74,10 +78,10 @@ func (s *Server) checkFileInfo(w http.ResponseWriter, r *http.Request, c *wopiCa
 		SupportsRename:             true,
 		SupportsDeleteFile:         true,
 		SupportsUserInfo:           true,
-		SupportsContainers:         true,
-		SupportsEcosystem:          true,
-		SupportsFolders:            true,
-		SupportsFileCreation:       true,
+		SupportsContainers:         containers,
+		SupportsEcosystem:          containers,
+		SupportsFolders:            containers,
+		SupportsFileCreation:       containers,
 		SupportsReviewing:          true,
 		SupportedShareURLTypes:     shareTypes(edit),
 
@@ -126,7 +130,9 @@ func (t accessToken) displayName() string {
 }
 
 // renameFile answers RENAME_FILE: X-WOPI-RequestedName (UTF-7) is the new name without
-// extension; the extension is kept.
+// extension; the extension is kept. A taken name gets a free variant ("name (1)"), as
+// WOPI asks of hosts, and the reply's Name says which; only when none can be chosen is
+// it a 400 with X-WOPI-InvalidFileNameError.
 func (s *Server) renameFile(w http.ResponseWriter, r *http.Request, c *wopiCall) error {
 	ctx := r.Context()
 	requested, err := wopiclient.DecodeUTF7(r.Header.Get(wopiclient.HeaderRequestedName))
@@ -149,16 +155,34 @@ func (s *Server) renameFile(w http.ResponseWriter, r *http.Request, c *wopiCall)
 		return err
 	}
 	if name != f.Name {
-		if _, err := s.store.Rename(ctx, c.id, lockID, name); err != nil {
-			if errors.Is(err, storage.ErrExists) {
-				return &nameError{name: requested, reason: "a file with this name already exists in the folder; choose another name"}
-			}
+		if f, err = s.renameFree(ctx, c.id, lockID, name, f.FolderID); err != nil {
 			return err
 		}
 	}
+	stem, _ := splitExt(f.Name)
 	return s.writeJSON(w, http.StatusOK, struct {
 		Name string `json:"Name"`
-	}{requested})
+	}{stem})
+}
+
+// renameFree renames file id to name or, when name is taken, to a free variant of it
+// chosen from the folder's listing. The storage may pick a free name itself (an upstream
+// WOPI host): the File returned has the name used.
+func (s *Server) renameFree(ctx context.Context, id, lockID, name, folderID string) (storage.File, error) {
+	f, err := s.store.Rename(ctx, id, lockID, name)
+	if !errors.Is(err, storage.ErrExists) {
+		return f, err
+	}
+	taken := &nameError{name: name, reason: "a file with this name already exists in the folder; choose another name"}
+	names, err := s.takenNames(ctx, folderID)
+	if err != nil {
+		return storage.File{}, taken
+	}
+	f, err = s.store.Rename(ctx, id, lockID, freeName(name, names))
+	if errors.Is(err, storage.ErrExists) {
+		return storage.File{}, taken // taken meanwhile
+	}
+	return f, err
 }
 
 // deleteFile answers DELETE; a locked file is a lock conflict.

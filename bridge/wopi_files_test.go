@@ -127,7 +127,7 @@ func TestRenameFile(t *testing.T) {
 		{"dot dot", "..", "", http.StatusBadRequest, "doc.docx", true},
 		{"too long", strings.Repeat("n", 300), "", http.StatusBadRequest, "doc.docx", true},
 		{"bad UTF-7", "+2D0-", "", http.StatusBadRequest, "doc.docx", true},
-		{"name taken", "taken", "", http.StatusBadRequest, "doc.docx", true},
+		{"name taken: a free variant", "taken", "", http.StatusOK, "taken (1).docx", false},
 		{"lock on unlocked file", "report", "L1", http.StatusConflict, "doc.docx", false},
 	}
 	for _, tc := range tests {

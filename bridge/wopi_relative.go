@@ -96,10 +96,15 @@ func (s *Server) takenNames(ctx context.Context, folderID string) (map[string]bo
 }
 
 // createFile creates a file in folderID at t with body. In suggested mode a free name is
-// chosen; in specific mode a taken name is a conflict (with a free name to suggest)
+// chosen: by the storage when it can (storage.FreeNamer), from the folder's listing
+// otherwise. In specific mode a taken name is a conflict (with a free name to suggest)
 // unless t.overwrite, and a locked file is never overwritten.
 func (s *Server) createFile(ctx context.Context, folderID string, t target, body io.Reader) (storage.File, error) {
 	name := t.name
+	if fn, ok := s.store.(storage.FreeNamer); ok && !t.specific {
+		// The storage chooses the free name itself, in one step.
+		return fn.CreateFree(ctx, folderID, name, body, s.maxSize)
+	}
 	if !t.specific {
 		taken, err := s.takenNames(ctx, folderID)
 		if err != nil {
@@ -151,9 +156,12 @@ func (s *Server) putRelative(w http.ResponseWriter, r *http.Request, c *wopiCall
 		return userErr(errNotImplemented, "the access token is view-only: saving a copy needs an edit session")
 	}
 	ctx := r.Context()
-	src, err := s.store.Stat(ctx, c.id)
+	src, access, err := s.statAccess(ctx, c.id)
 	if err != nil {
 		return err
+	}
+	if !access.Create {
+		return userErr(errNotImplemented, "the storage does not let this user create files next to this one (UserCanNotWriteRelative)")
 	}
 	t, err := parseTarget(r.Header, src.Name, false)
 	if err != nil {

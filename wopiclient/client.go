@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // Client calls a WOPI host's file endpoints as a WOPI client does: the access token
@@ -136,15 +137,14 @@ func (c *Client) do(ctx context.Context, k *call) (*http.Response, error) {
 		// The transport closes a request body it is given; the caller owns this one.
 		body = io.NopCloser(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, k.method, u.String(), body)
+	// The URL is built already: the request takes it as it is, unparsed again.
+	req, err := http.NewRequestWithContext(ctx, k.method, "", body)
 	if err != nil {
 		return nil, k.failure(nil, err)
 	}
+	req.URL, req.Host, req.Header = u, u.Host, k.header
 	if k.size >= 0 {
 		req.ContentLength = k.size
-	}
-	for name, vals := range k.header {
-		req.Header[name] = vals
 	}
 	if c.UserAgent != "" {
 		req.Header.Set("User-Agent", c.UserAgent)
@@ -197,21 +197,40 @@ func drain(body io.ReadCloser) {
 
 // decodeJSON reads a small JSON reply into v. An empty body leaves v as it is.
 func (k *call) decodeJSON(resp *http.Response, v any) error {
-	defer drain(resp.Body)
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxJSONReply+1))
-	if err != nil {
-		return k.failure(nil, err)
+	data, err := k.readJSON(resp)
+	if err != nil || data == "" {
+		return err
 	}
-	if len(data) > maxJSONReply {
-		return k.protocolError("the JSON reply is larger than %d bytes", maxJSONReply)
-	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := json.Unmarshal([]byte(data), v); err != nil {
 		return k.protocolError("the reply is not the JSON WOPI specifies: %v", err)
 	}
 	return nil
+}
+
+// readJSON reads a small JSON reply, into a buffer of its length when the host sends
+// it; empty (or blank) is "".
+func (k *call) readJSON(resp *http.Response) (string, error) {
+	defer drain(resp.Body)
+	var data []byte
+	var err error
+	if n := resp.ContentLength; n >= 0 && n <= maxJSONReply {
+		data = make([]byte, n)
+		_, err = io.ReadFull(resp.Body, data)
+	} else {
+		data, err = io.ReadAll(io.LimitReader(resp.Body, maxJSONReply+1))
+	}
+	if err != nil {
+		return "", k.failure(nil, err)
+	}
+	if len(data) > maxJSONReply {
+		return "", k.protocolError("the JSON reply is larger than %d bytes", maxJSONReply)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return "", nil
+	}
+	// data is not used again: the string takes its bytes without a copy (the reply
+	// is decoded on every CheckFileInfo a bridge in front of this host answers).
+	return unsafe.String(unsafe.SliceData(data), len(data)), nil
 }
 
 // protocolError is a 2xx reply that does not say what WOPI says it should.
@@ -219,14 +238,25 @@ func (k *call) protocolError(format string, args ...any) error {
 	return &Error{Op: k.op, URL: k.display(), msg: k.scrub(fmt.Sprintf(format, args...))}
 }
 
-// FileInfo is a CheckFileInfo reply: the properties CheckFileInfo names, and every
-// property as the host sent it in Properties (for the ones it does not name).
+// FileInfo is a CheckFileInfo reply: the properties CheckFileInfo names, and the reply
+// as the host sent it, for the ones it does not name (Properties).
 type FileInfo struct {
 	CheckFileInfo
-	Properties map[string]json.RawMessage
+	raw string
 }
 
-// CheckFileInfo asks for the file's properties and the user's permissions.
+// Properties is every property of the reply as the host sent it.
+func (fi *FileInfo) Properties() map[string]json.RawMessage {
+	var props map[string]json.RawMessage
+	if json.Unmarshal([]byte(fi.raw), &props) != nil {
+		return nil
+	}
+	return props
+}
+
+// CheckFileInfo asks for the file's properties and the user's permissions. The reply
+// is decoded once: a bridge in front of a host makes this call for every CheckFileInfo
+// it answers.
 func (c *Client) CheckFileInfo(ctx context.Context, src, token string) (*FileInfo, error) {
 	k, err := newCall("CheckFileInfo", "", http.MethodGet, src, token)
 	if err != nil {
@@ -237,15 +267,16 @@ func (c *Client) CheckFileInfo(ctx context.Context, src, token string) (*FileInf
 	if err != nil {
 		return nil, err
 	}
-	info := &FileInfo{}
-	if err := k.decodeJSON(resp, &info.Properties); err != nil {
+	data, err := k.readJSON(resp)
+	if err != nil {
 		return nil, err
 	}
-	if info.Properties == nil {
+	if data == "" || strings.TrimSpace(data) == "null" {
 		return nil, k.protocolError("the reply is empty")
 	}
+	info := &FileInfo{raw: data}
 	if err := info.decode(); err != nil {
-		return nil, k.protocolError("%v", err)
+		return nil, k.protocolError("the reply is not the JSON WOPI specifies: %v", err)
 	}
 	if info.BaseFileName == "" {
 		return nil, k.protocolError("the reply has no BaseFileName")
@@ -253,26 +284,26 @@ func (c *Client) CheckFileInfo(ctx context.Context, src, token string) (*FileInf
 	return info, nil
 }
 
-// decode fills CheckFileInfo from Properties. Hosts that write Version as a number are
-// read too.
+// decode fills CheckFileInfo from the reply, in one pass for the replies hosts usually
+// send (decodeCheckFileInfo), with encoding/json otherwise. Hosts that write Version as
+// a number are read too: json.Unmarshal fills every other property and reports the
+// Version it could not store, which is then taken as written.
 func (fi *FileInfo) decode() error {
-	props := fi.Properties
-	for key, v := range props {
-		if strings.EqualFold(key, "Version") && len(v) > 0 && v[0] != '"' && !bytes.Equal(v, []byte("null")) {
-			fixed := make(map[string]json.RawMessage, len(props))
-			for k2, v2 := range props {
-				fixed[k2] = v2
-			}
-			s, _ := json.Marshal(string(v))
-			fixed[key] = s
-			props = fixed
-		}
+	if decodeCheckFileInfo(fi.raw, &fi.CheckFileInfo) {
+		return nil
 	}
-	data, err := json.Marshal(props)
-	if err != nil {
+	fi.CheckFileInfo = CheckFileInfo{}
+	err := json.Unmarshal([]byte(fi.raw), &fi.CheckFileInfo)
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) || !strings.EqualFold(te.Field, "Version") {
 		return err
 	}
-	return json.Unmarshal(data, &fi.CheckFileInfo)
+	for key, v := range fi.Properties() {
+		if strings.EqualFold(key, "Version") {
+			fi.Version = string(bytes.TrimSpace(v))
+		}
+	}
+	return nil
 }
 
 // Contents is a file's content as GetFile streams it. Close it.

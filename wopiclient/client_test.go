@@ -62,7 +62,7 @@ func TestCheckFileInfo(t *testing.T) {
 		info.UserID != "alice" || !info.UserCanWrite || !info.SupportsLocks {
 		t.Errorf("CheckFileInfo = %+v", info.CheckFileInfo)
 	}
-	if got := string(info.Properties["WopitestFileId"]); got != `"`+h.id+`"` {
+	if got := string(info.Properties()["WopitestFileId"]); got != `"`+h.id+`"` {
 		t.Errorf("unknown property WopitestFileId = %s, want %q", got, h.id)
 	}
 

@@ -461,6 +461,9 @@ type DiscoveryCacheOptions struct {
 	MaxSize int64
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// OnFetch, when set, is told the outcome of every fetch (for metrics). It runs on the
+	// fetching goroutine and must not block.
+	OnFetch func(ok bool)
 }
 
 // DiscoveryStatus reports the cache's state for readiness checks and metrics.
@@ -483,6 +486,7 @@ type DiscoveryCache struct {
 	timeout   time.Duration
 	maxSize   int64
 	now       func() time.Time
+	onFetch   func(ok bool)
 	fresh     *expirable.LRU[string, cachedDiscovery]
 	fetchOnce singleflight.Group
 
@@ -511,6 +515,7 @@ func NewDiscoveryCache(opts DiscoveryCacheOptions) (*DiscoveryCache, error) {
 		timeout: opts.FetchTimeout,
 		maxSize: opts.MaxSize,
 		now:     opts.Now,
+		onFetch: opts.OnFetch,
 	}
 	if c.client == nil {
 		c.client = http.DefaultClient
@@ -623,6 +628,9 @@ func (c *DiscoveryCache) fetchShared(ctx context.Context) (*Discovery, error) {
 
 func (c *DiscoveryCache) fetchAndStore(ctx context.Context) (*Discovery, error) {
 	d, err := c.fetch(ctx)
+	if c.onFetch != nil {
+		c.onFetch(err == nil)
+	}
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()

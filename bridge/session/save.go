@@ -33,7 +33,7 @@ func (m *Manager) Save(ctx context.Context, key string, fetch Fetcher, final boo
 		return "", err
 	}
 	fileID := k.FileID
-	unlock := m.files.lock(fileID)
+	unlock := m.files.Lock(fileID)
 	defer unlock()
 	if k, err = m.keyOf(key); err != nil {
 		return "", err

@@ -247,7 +247,7 @@ func (m *Manager) Replay(ctx context.Context) error {
 }
 
 func (m *Manager) replayOne(ctx context.Context, seq string, rec spoolRec) error {
-	unlock := m.files.lock(rec.FileID)
+	unlock := m.files.Lock(rec.FileID)
 	defer unlock()
 	open := func(context.Context) (io.ReadCloser, error) {
 		return io.NopCloser(&chunkReader{st: m.o.State, seq: seq, chunks: rec.Chunks}), nil
@@ -375,7 +375,7 @@ func (m *Manager) RefreshLocks(ctx context.Context) {
 			m.emit(Event{Kind: EventLockRefresh, FileID: fileID, Key: s.Key, Err: err})
 			continue
 		}
-		unlock := m.files.lock(fileID)
+		unlock := m.files.Lock(fileID)
 		if cur, err := m.session(fileID); err == nil && cur != nil && cur.Key == s.Key {
 			cur.Refreshed = now
 			m.putSession(fileID, cur)

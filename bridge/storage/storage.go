@@ -8,6 +8,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -22,6 +23,10 @@ var (
 	ErrUnauthorized = errors.New("storage: access denied")
 	ErrUnsupported  = errors.New("storage: operation not supported")
 	ErrUnavailable  = errors.New("storage: temporarily unavailable")
+
+	// Refusals of a Registrar's wopiSrc; both are ErrUnauthorized too.
+	ErrOriginNotAllowed = fmt.Errorf("%w: upstream origin not allowed", ErrUnauthorized)
+	ErrInvalidWOPISrc   = fmt.Errorf("%w: invalid WOPISrc", ErrUnauthorized)
 )
 
 // LockConflictError reports that a lock-guarded operation was refused. Current is the
@@ -102,7 +107,9 @@ type Backend interface {
 	// store (too long, reserved).
 	Create(ctx context.Context, folderID, name string, body io.Reader, overwrite bool, limit int64) (File, error)
 	// Rename gives a file a new base name (extension included) in the same folder, under
-	// the lock rules. A taken name is ErrExists.
+	// the lock rules. A taken name is ErrExists, except in a backend whose storage picks
+	// a free name itself, as WOPI asks of hosts (an upstream WOPI host may): the file then
+	// takes the name the storage picked, and the File returned carries it.
 	Rename(ctx context.Context, id, lockID, name string) (File, error)
 	// Delete removes a file; a locked file is a *LockConflictError.
 	Delete(ctx context.Context, id string) error
@@ -156,7 +163,40 @@ func UserFrom(ctx context.Context) (string, bool) {
 
 // Registrar is implemented by backends whose files are made known by the integrator's
 // launch token (an upstream WOPI host): Register checks the upstream file and the
-// user's upstream token and returns the bridge's file for it.
+// user's upstream token and returns the bridge's file for it. A wopiSrc on an origin
+// the backend may not call is ErrOriginNotAllowed, one that is not a usable WOPISrc
+// ErrInvalidWOPISrc, both refused before any request; a token the upstream refuses is
+// ErrUnauthorized.
 type Registrar interface {
 	Register(ctx context.Context, wopiSrc, accessToken string, ttl int64, user string) (File, error)
+}
+
+// Access is what the user of a context may do to a file, as the storage grants it.
+type Access struct {
+	Write  bool // change the content and lock the file
+	Rename bool // rename the file
+	Create bool // create files next to it (save a copy, convert)
+}
+
+// FullAccess is the access of a backend that grants every user everything: the bridge's
+// own tokens and launch tokens decide alone.
+func FullAccess() Access { return Access{Write: true, Rename: true, Create: true} }
+
+// Permissioner is implemented by backends whose storage decides per user what may be
+// done to a file (an upstream WOPI host's UserCanWrite, ReadOnly, UserCanRename and
+// UserCanNotWriteRelative). Callers then never grant more than it says.
+type Permissioner interface {
+	// StatAccess describes file id as Stat does, with what the context's user (see
+	// WithUser) may do to it, in one round trip to the storage.
+	StatAccess(ctx context.Context, id string) (File, Access, error)
+}
+
+// FreeNamer is implemented by backends whose storage picks a free name itself when the
+// one asked for is taken (an upstream WOPI host's PutRelativeFile with
+// X-WOPI-SuggestedTarget), for callers that cannot list a folder to choose one.
+type FreeNamer interface {
+	// CreateFree makes a new file in folderID named name, or a similar free name the
+	// storage chooses when name is taken; the File returned carries the name used. A
+	// body longer than limit (when limit > 0) is ErrTooLarge.
+	CreateFree(ctx context.Context, folderID, name string, body io.Reader, limit int64) (File, error)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/wopibridge/wopibridge/bridge/state"
 	"github.com/wopibridge/wopibridge/bridge/storage"
 	"github.com/wopibridge/wopibridge/bridge/storage/fs"
+	"github.com/wopibridge/wopibridge/bridge/storage/wopi"
 	"github.com/wopibridge/wopibridge/config"
 )
 
@@ -150,6 +151,30 @@ func openStorage(cfg *config.Config, st state.Store) (storage.Backend, error) {
 			}
 		}
 		return fs.New(fs.Options{Root: cfg.Storage.Dir, State: st, Exclude: exclude})
+	case config.StorageWOPI:
+		// One client for every upstream call, its connections kept alive and reused (a
+		// bridge in front of an upstream sends it a CheckFileInfo per CheckFileInfo it
+		// answers). No overall timeout, since GetFile and PutFile stream whole documents:
+		// each phase is bounded instead, and every request carries the context of the
+		// request or background job it serves.
+		dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+		client := &http.Client{Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           dialer.DialContext,
+			ForceAttemptHTTP2:     true,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ResponseHeaderTimeout: 2 * time.Minute,
+			ExpectContinueTimeout: time.Second,
+			MaxIdleConns:          256,
+			MaxIdleConnsPerHost:   64,
+			IdleConnTimeout:       90 * time.Second,
+		}}
+		return wopi.New(wopi.Options{
+			Origins:   cfg.Storage.Origins,
+			State:     st,
+			HTTP:      client,
+			UserAgent: "wopibridge/" + versionString(),
+		})
 	default:
 		return nil, fmt.Errorf("WOPIBRIDGE_STORAGE: %s storage is not available in this build", cfg.Storage.Kind)
 	}

@@ -67,7 +67,7 @@ func (s *FS) Stat(ctx context.Context, id string) (storage.File, error) {
 	if n, _, fi, ok := s.cachedFile(id); ok {
 		return s.fileInfo(id, n, fi), nil
 	}
-	defer s.files.lock(id)()
+	defer s.files.Lock(id)()
 	return s.stat(id)
 }
 
@@ -97,7 +97,7 @@ func (s *FS) Open(ctx context.Context, id string) (io.ReadCloser, storage.File, 
 	if f, file, ok := s.openCached(id); ok {
 		return f, file, nil
 	}
-	defer s.files.lock(id)()
+	defer s.files.Lock(id)()
 	loc, err := s.findFile(id)
 	if err != nil {
 		return nil, storage.File{}, err
@@ -147,7 +147,7 @@ func (s *FS) Put(ctx context.Context, id, lockID string, body io.Reader, limit i
 
 	s.ns.RLock()
 	defer s.ns.RUnlock()
-	defer s.files.lock(id)()
+	defer s.files.Lock(id)()
 	// The folder may have been renamed meanwhile; the temp file moved with it.
 	if parentRel, err = s.folderPath(parent); err != nil {
 		return storage.File{}, err
@@ -163,7 +163,7 @@ func (s *FS) Put(ctx context.Context, id, lockID string, body io.Reader, limit i
 func (s *FS) preparePut(id, lockID string) (parent string, perm os.FileMode, err error) {
 	s.ns.RLock()
 	defer s.ns.RUnlock()
-	defer s.files.lock(id)()
+	defer s.files.Lock(id)()
 	n, rel, held, err := s.lookupFile(id)
 	if err != nil {
 		return "", 0, err

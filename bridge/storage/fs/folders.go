@@ -144,7 +144,7 @@ func (s *FS) List(ctx context.Context, folderID string) ([]storage.File, []stora
 }
 
 func (s *FS) statLocked(id string) (storage.File, error) {
-	defer s.files.lock(id)()
+	defer s.files.Lock(id)()
 	return s.stat(id)
 }
 

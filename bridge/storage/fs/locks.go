@@ -84,7 +84,7 @@ func (s *FS) UnlockAndRelock(ctx context.Context, id, oldLockID, lockID string) 
 func (s *FS) GetLock(ctx context.Context, id string) (string, error) {
 	s.ns.RLock()
 	defer s.ns.RUnlock()
-	defer s.files.lock(id)()
+	defer s.files.Lock(id)()
 	_, rel, held, err := s.lookupFile(id)
 	if err != nil {
 		return "", err
@@ -123,7 +123,7 @@ func validLockID(lockID, held string) error {
 func (s *FS) changeLock(id string, decide func(held string) (string, error)) (storage.File, error) {
 	s.ns.RLock()
 	defer s.ns.RUnlock()
-	defer s.files.lock(id)()
+	defer s.files.Lock(id)()
 	file, err := s.stat(id)
 	if err != nil {
 		return storage.File{}, err

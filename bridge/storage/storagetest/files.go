@@ -263,11 +263,27 @@ var renameTests = []test{
 	{"Exists", func(f *fixture) {
 		a := f.create("a.docx", "A")
 		b := f.create("b.docx", "B")
-		_, err := f.b.Rename(f.ctx, a.ID, "", "b.docx")
-		wantErr(f.t, "Rename onto a taken name", err, storage.ErrExists)
+		got, err := f.b.Rename(f.ctx, a.ID, "", "b.docx")
+		picked := f.opts.PicksFreeName && err == nil
+		if !picked {
+			wantErr(f.t, "Rename onto a taken name", err, storage.ErrExists)
+		}
 		f.wantContent(a.ID, "A")
 		f.wantContent(b.ID, "B")
-		f.wantFiles(f.root.ID, "a.docx", "b.docx")
+		if !picked {
+			f.wantFiles(f.root.ID, "a.docx", "b.docx")
+			return
+		}
+		// The storage picked a free name: the file carries it, and nothing was replaced.
+		if got.ID != a.ID || got.Name == "b.docx" || got.Name == "a.docx" {
+			f.t.Errorf("Rename onto a taken name = %+v; want file %s under a name of the storage's choice", got, a.ID)
+		}
+		if st := f.stat(a.ID); st.Name != got.Name {
+			f.t.Errorf("Stat after Rename: name %q, Rename said %q", st.Name, got.Name)
+		}
+		want := []string{got.Name, "b.docx"}
+		slices.Sort(want)
+		f.wantFiles(f.root.ID, want...)
 	}},
 	{"OntoFolderName", func(f *fixture) {
 		a := f.create("a.docx", "A")

@@ -30,6 +30,11 @@ type Options struct {
 	// KeepsExtension: Rename cannot change a file's extension and answers
 	// storage.ErrUnsupported when asked to.
 	KeepsExtension bool
+	// PicksFreeName: the storage may rename a file onto a taken name by picking another
+	// free name itself, as WOPI asks of hosts (an upstream WOPI host). Rename onto a
+	// taken name then either is storage.ErrExists or renames to a name that was free,
+	// reported in the File returned; either way no file is replaced.
+	PicksFreeName bool
 }
 
 // RunWith checks the Backend contract like Run, for a backend that lacks what opts

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
 
 	"github.com/wopibridge/wopibridge/bridge/state"
 	"github.com/wopibridge/wopibridge/bridge/storage"
@@ -44,6 +47,30 @@ type handle struct {
 	ttl        int64
 }
 
+// Records are read on every operation, so the last ones read or written are kept in
+// memory for a few seconds: long enough to spare the state store (and the JSON) the
+// requests of an editing session, short enough that a token another replica
+// registered is seen soon. A user whose token the cached record lacks, or holds
+// expired, is looked up in the state store at once. Cached records are never changed:
+// remember and forget replace them.
+const (
+	recordCacheSize = 4096
+	recordCacheTTL  = 5 * time.Second
+)
+
+func newRecordCache() *expirable.LRU[string, *record] {
+	return expirable.NewLRU[string, *record](recordCacheSize, nil, recordCacheTTL)
+}
+
+// cached is load through the record cache.
+func (b *Backend) cached(id string) (*record, error) {
+	if rec, ok := b.records.Get(id); ok {
+		return rec, nil
+	}
+	return b.load(id)
+}
+
+// load reads a file's record from the state store and caches it.
 func (b *Backend) load(id string) (*record, error) {
 	if !validID(id) {
 		return nil, fmt.Errorf("%w: no file %q", storage.ErrNotFound, id)
@@ -63,18 +90,27 @@ func (b *Backend) load(id string) (*record, error) {
 	if rec == nil {
 		return nil, fmt.Errorf("%w: no file %s: open it from the application first", storage.ErrNotFound, id)
 	}
+	b.records.Add(id, rec)
 	return rec, nil
 }
 
 // handle finds file id and the upstream token to use: the context user's, or the most
 // recently registered unexpired one when the context names no user.
 func (b *Backend) handle(ctx context.Context, id string) (handle, error) {
-	rec, err := b.load(id)
+	rec, err := b.cached(id)
 	if err != nil {
 		return handle{}, err
 	}
-	h := handle{id: id, src: rec.Src, folder: rec.Folder, folderName: rec.FolderName}
 	now := b.now().UnixMilli()
+	if user, ok := userFrom(ctx); ok {
+		if c, found := rec.Creds[user]; !found || !c.usable(now) {
+			// Perhaps registered since the record was cached (by another replica).
+			if rec, err = b.load(id); err != nil {
+				return handle{}, err
+			}
+		}
+	}
+	h := handle{id: id, src: rec.Src, folder: rec.Folder, folderName: rec.FolderName}
 	if user, ok := userFrom(ctx); ok {
 		c, found := rec.Creds[user]
 		if !found || !c.usable(now) {
@@ -143,13 +179,16 @@ func (b *Backend) remember(id, src, folder, folderName, user string, c credentia
 		return tx.Put(bucket, id, data)
 	})
 	if err != nil {
+		b.records.Remove(id)
 		return nil, fmt.Errorf("wopi storage: recording file %s: %w", id, err)
 	}
+	b.records.Add(id, stored)
 	return stored, nil
 }
 
 // forget drops a deleted file.
 func (b *Backend) forget(id string) error {
+	b.records.Remove(id)
 	err := b.state.Update(func(tx state.Tx) error { return tx.Delete(bucket, id) })
 	if err != nil {
 		return fmt.Errorf("wopi storage: forgetting file %s: %w", id, err)

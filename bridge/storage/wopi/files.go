@@ -60,6 +60,31 @@ func (b *Backend) Stat(ctx context.Context, id string) (storage.File, error) {
 	return b.stat(ctx, h, "stat")
 }
 
+// StatAccess is Stat with the permissions the same CheckFileInfo grants the context's
+// user: write when UserCanWrite and not ReadOnly, rename when the host supports it and
+// UserCanRename, create when not UserCanNotWriteRelative. WOPI's absent booleans are
+// false, so a host that states no permission grants none.
+func (b *Backend) StatAccess(ctx context.Context, id string) (storage.File, storage.Access, error) {
+	h, err := b.handle(ctx, id)
+	if err != nil {
+		return storage.File{}, storage.Access{}, err
+	}
+	info, err := b.client.CheckFileInfo(ctx, h.src, h.token)
+	if err != nil {
+		return storage.File{}, storage.Access{}, upstreamErr("stat", h.id, err)
+	}
+	return fileOf(h.id, h.folder, info), accessOf(info), nil
+}
+
+func accessOf(info *wopiclient.FileInfo) storage.Access {
+	write := info.UserCanWrite && !info.ReadOnly
+	return storage.Access{
+		Write:  write,
+		Rename: write && info.SupportsRename && info.UserCanRename,
+		Create: !info.UserCanNotWriteRelative,
+	}
+}
+
 // Open is CheckFileInfo, then GetFile. The description comes from before the content
 // (a change in between makes the version look older than the bytes, never newer), and
 // GetFile's Content-Length and X-WOPI-ItemVersion, when sent, describe the bytes
@@ -121,6 +146,17 @@ func (b *Backend) Put(ctx context.Context, id, lockID string, body io.Reader, li
 // folderID is. The new file is registered with the token the upstream hands out for it
 // (the anchor's token when it hands out none).
 func (b *Backend) Create(ctx context.Context, folderID, name string, body io.Reader, overwrite bool, limit int64) (storage.File, error) {
+	return b.create(ctx, folderID, wopiclient.RelativeTarget{Name: name, Overwrite: overwrite}, body, limit)
+}
+
+// CreateFree is PutRelativeFile in suggested mode: the upstream keeps name when it is
+// free and picks another one when it is not.
+func (b *Backend) CreateFree(ctx context.Context, folderID, name string, body io.Reader, limit int64) (storage.File, error) {
+	return b.create(ctx, folderID, wopiclient.RelativeTarget{Name: name, Suggested: true}, body, limit)
+}
+
+func (b *Backend) create(ctx context.Context, folderID string, target wopiclient.RelativeTarget, body io.Reader, limit int64) (storage.File, error) {
+	name := target.Name
 	anchor, ok := anchorOf(folderID)
 	if !ok {
 		return storage.File{}, fmt.Errorf("%w: no folder %q", storage.ErrNotFound, folderID)
@@ -137,7 +173,6 @@ func (b *Backend) Create(ctx context.Context, folderID, name string, body io.Rea
 		return storage.File{}, err
 	}
 	defer release()
-	target := wopiclient.RelativeTarget{Name: name, Overwrite: overwrite}
 	nf, err := b.client.PutRelativeFile(ctx, h.src, h.token, target, r, n)
 	if err != nil {
 		return storage.File{}, upstreamErr(fmt.Sprintf("create %q in", name), folderID, err)

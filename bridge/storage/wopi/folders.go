@@ -23,7 +23,7 @@ func (b *Backend) Folder(_ context.Context, id string) (storage.Folder, error) {
 	if err != nil {
 		return storage.Folder{}, err
 	}
-	rec, err := b.load(anchor)
+	rec, err := b.cached(anchor)
 	if err != nil {
 		return storage.Folder{}, err
 	}
@@ -56,7 +56,7 @@ func (b *Backend) virtual(id string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("%w: no folder %q", storage.ErrNotFound, id)
 	}
-	if _, err := b.load(anchor); err != nil {
+	if _, err := b.cached(anchor); err != nil {
 		return "", err
 	}
 	return anchor, nil

@@ -13,10 +13,10 @@ import (
 	"github.com/wopibridge/wopibridge/wopiclient"
 )
 
-// Refusals of a WOPISrc. Both are storage.ErrUnauthorized too.
+// Refusals of a WOPISrc (the storage package's). Both are storage.ErrUnauthorized too.
 var (
-	ErrOriginNotAllowed = fmt.Errorf("%w: upstream origin not allowed", storage.ErrUnauthorized)
-	ErrInvalidWOPISrc   = fmt.Errorf("%w: invalid WOPISrc", storage.ErrUnauthorized)
+	ErrOriginNotAllowed = storage.ErrOriginNotAllowed
+	ErrInvalidWOPISrc   = storage.ErrInvalidWOPISrc
 )
 
 // idLength is the length of a file id: 130 bits of the SHA-256.

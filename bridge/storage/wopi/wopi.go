@@ -29,7 +29,9 @@
 // the file, as ONLYOFFICE Docs does for its own background calls. When there is no
 // usable token the operation fails with storage.ErrUnauthorized: the user must open the
 // file again. A user who has not registered the file is never lent another user's
-// token. Expired tokens are dropped when the file is registered again. The tokens
+// token. Expired tokens are dropped when the file is registered again. The records
+// last read are kept in memory for a few seconds (see load), so the requests of an
+// editing session do not each read the state store. The tokens
 // are credentials: they are never logged nor put in an error, and the state store must
 // be protected like the bridge's own secret, which it holds too.
 //
@@ -40,7 +42,8 @@
 // file has a virtual folder, "dir-" + its id, which stands for the upstream folder
 // holding it: Create in it is a PutRelativeFile relative to that file (in relative
 // mode, so the name is exact), which puts conflict copies and Save As results next to
-// the file. Files created that way take the folder id they were created in; a
+// the file; CreateFree (storage.FreeNamer) is the same in suggested mode, where the
+// upstream picks a free name. Files created that way take the folder id they were created in; a
 // registered file's folder is its own virtual folder. Folder describes a virtual folder
 // (named after the upstream's BreadcrumbFolderName).
 //
@@ -50,13 +53,22 @@
 // Open is CheckFileInfo then GetFile (the GetFile reply's Content-Length and
 // X-WOPI-ItemVersion describe the bytes); Put is PutFile, after spooling a body of
 // unknown length to a temp file, since WOPI hosts want a Content-Length; Rename is
-// RenameFile, which keeps the extension (a new extension is storage.ErrUnsupported);
+// RenameFile, which keeps the extension (a new extension is storage.ErrUnsupported) and
+// may land on another free name when the one asked for is taken, as WOPI asks of hosts
+// (the File returned says which);
 // Delete is DeleteFile; the lock operations are their WOPI namesakes. Upstream replies
 // map as: 409 to *storage.LockConflictError with the upstream's X-WOPI-Lock (or
 // storage.ErrExists for a taken name), 401/403 to storage.ErrUnauthorized, 404 to
 // storage.ErrNotFound, 412/413 to storage.ErrTooLarge, 400 on a name to
 // storage.ErrInvalidName, 501 to storage.ErrUnsupported, other 5xx, network failures
 // and timeouts to storage.ErrUnavailable (wrapping the cause).
+//
+// # Permissions
+//
+// StatAccess (storage.Permissioner) is Stat with what the upstream's CheckFileInfo
+// grants the context's user: write when UserCanWrite and not ReadOnly, rename when
+// SupportsRename and UserCanRename as well, create next to the file unless
+// UserCanNotWriteRelative. The bridge hands out no more than that.
 package wopi
 
 import (
@@ -67,6 +79,8 @@ import (
 	"net/url"
 	"os"
 	"time"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
 
 	"github.com/wopibridge/wopibridge/bridge/state"
 	"github.com/wopibridge/wopibridge/bridge/storage"
@@ -96,15 +110,18 @@ type Backend struct {
 	origins map[string]bool // originKey of each allowed origin
 	allowed string          // the allowed origins, for messages
 	state   state.Store
+	records *expirable.LRU[string, *record] // see load
 	client  *wopiclient.Client
 	tempDir string
 	now     func() time.Time
 }
 
 var (
-	_ storage.Backend   = (*Backend)(nil)
-	_ storage.Registrar = (*Backend)(nil)
-	_ storage.Checker   = (*Backend)(nil)
+	_ storage.Backend      = (*Backend)(nil)
+	_ storage.Registrar    = (*Backend)(nil)
+	_ storage.Checker      = (*Backend)(nil)
+	_ storage.Permissioner = (*Backend)(nil)
+	_ storage.FreeNamer    = (*Backend)(nil)
 )
 
 // New makes the backend.
@@ -118,6 +135,7 @@ func New(opts Options) (*Backend, error) {
 	b := &Backend{
 		origins: map[string]bool{},
 		state:   opts.State,
+		records: newRecordCache(),
 		tempDir: opts.TempDir,
 		now:     opts.Now,
 	}

@@ -590,3 +590,103 @@ func TestCreateNextToFile(t *testing.T) {
 		t.Errorf("Create in an unknown folder: %v", err)
 	}
 }
+
+// ---- permissions and names ----
+
+func TestStatAccess(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	cases := []struct {
+		name  string
+		ctx   context.Context
+		props map[string]any
+		want  storage.Access
+	}{
+		{"writer", wopi.WithUser(ctx, "alice"), nil, storage.FullAccess()},
+		{"viewer", wopi.WithUser(ctx, "bob"), nil, storage.Access{}},
+		{"read-only file", wopi.WithUser(ctx, "alice"), map[string]any{"ReadOnly": true}, storage.Access{Create: true}},
+		{"no rename support", wopi.WithUser(ctx, "alice"), map[string]any{"SupportsRename": false}, storage.Access{Write: true, Create: true}},
+		{"states nothing", wopi.WithUser(ctx, "alice"), map[string]any{"UserCanWrite": nil, "ReadOnly": nil, "UserCanRename": nil, "UserCanNotWriteRelative": nil}, storage.Access{Create: true}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			u := e.addFile("a.docx", "A", "alice")
+			f := e.register(u, "alice")
+			viewer := e.srv.Token(u.id, "bob", false)
+			if _, err := e.b.Register(ctx, u.src, viewer, e.srv.TokenTTL(viewer), "bob"); err != nil {
+				t.Fatal(err)
+			}
+			if tc.props != nil {
+				e.srv.SetProperties(u.id, tc.props)
+			}
+			e.srv.ResetRequests()
+			got, access, err := e.b.StatAccess(tc.ctx, f.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if access != tc.want {
+				t.Errorf("access = %+v, want %+v", access, tc.want)
+			}
+			if got.ID != f.ID || got.Name != "a.docx" || got.Size != 1 || got.FolderID != f.FolderID {
+				t.Errorf("file = %+v", got)
+			}
+			if n := len(e.srv.Requests()); n != 1 {
+				t.Errorf("%d upstream requests, want one CheckFileInfo", n)
+			}
+		})
+	}
+}
+
+func TestCreateFree(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	u := e.addFile("report.docx", "R", "alice")
+	f := e.register(u, "alice")
+	e.srv.ResetRequests()
+	a, err := e.b.CreateFree(ctx, f.FolderID, "copy.docx", strings.NewReader("one"), 0)
+	if err != nil || a.Name != "copy.docx" || a.Size != 3 {
+		t.Fatalf("CreateFree on a free name = %+v, %v", a, err)
+	}
+	b, err := e.b.CreateFree(ctx, f.FolderID, "copy.docx", strings.NewReader("two"), 0)
+	if err != nil || b.Name == "copy.docx" || b.ID == a.ID || b.FolderID != f.FolderID {
+		t.Fatalf("CreateFree on a taken name = %+v, %v; want another name", b, err)
+	}
+	if got := string(e.srv.Content(e.srv.FileID("copy.docx"))); got != "one" {
+		t.Errorf("the first copy now holds %q", got)
+	}
+	if got := string(e.srv.Content(e.srv.FileID(b.Name))); got != "two" {
+		t.Errorf("%s holds %q", b.Name, got)
+	}
+	for _, r := range e.srv.Requests() {
+		if r.Op == wopitest.OpPutRelativeFile && r.Status != 200 {
+			t.Errorf("PutRelativeFile answered %d: suggested mode should never conflict", r.Status)
+		}
+	}
+	if _, err := e.b.CreateFree(ctx, f.FolderID, "x.docx", strings.NewReader("too long"), 3); !errors.Is(err, storage.ErrTooLarge) {
+		t.Errorf("CreateFree over the limit: %v", err)
+	}
+}
+
+// Two replicas over one state store: a user registered on one is served at once by the
+// other, although the other has the file's record in memory.
+func TestReplicaSeesRegistration(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	other := e.open()
+	u := e.addFile("a.docx", "A", "alice")
+	f := e.register(u, "alice")
+	if _, err := other.Stat(wopi.WithUser(ctx, "alice"), f.ID); err != nil {
+		t.Fatal(err)
+	}
+	bob := e.srv.Token(u.id, "bob", true)
+	if _, err := e.b.Register(ctx, u.src, bob, e.srv.TokenTTL(bob), "bob"); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.ResetRequests()
+	if _, err := other.Stat(wopi.WithUser(ctx, "bob"), f.ID); err != nil {
+		t.Fatalf("Stat as bob on the other replica: %v", err)
+	}
+	if r := e.srv.Requests(); len(r) != 1 || r[0].User != "bob" {
+		t.Errorf("requests %+v, want one by bob", r)
+	}
+}

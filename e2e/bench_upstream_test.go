@@ -1,0 +1,207 @@
+package e2e
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/sirupsen/logrus"
+
+	"github.com/wopibridge/wopibridge/bridge"
+	"github.com/wopibridge/wopibridge/bridge/state"
+	"github.com/wopibridge/wopibridge/bridge/storage"
+	"github.com/wopibridge/wopibridge/bridge/storage/fs"
+	"github.com/wopibridge/wopibridge/bridge/storage/wopi"
+)
+
+// What fronting an upstream costs a CheckFileInfo, in one run:
+//
+//	go test ./e2e -run '^$' -bench CheckFileInfoUpstream -count 5
+//
+// Direct is CheckFileInfo sent straight to an fs bridge acting as the upstream; Front
+// is CheckFileInfo sent to a bridge whose storage is that upstream (one upstream
+// CheckFileInfo per request). Both go over loopback HTTP with kept-alive connections,
+// and the client reads both replies the same way. Alternating sends one of each per
+// iteration, so that whatever else the machine does weighs on both alike, and reports
+// their times and direct/front, the share of the direct speed the front keeps. Proxy
+// does the same with net/http/httputil's ReverseProxy in front of the upstream, the
+// least a server in between could do, for scale.
+
+func BenchmarkCheckFileInfoUpstream(b *testing.B) {
+	env := newFrontBench(b)
+	b.Run("Direct", func(b *testing.B) {
+		buf := make([]byte, 32<<10)
+		for b.Loop() {
+			getCheckFileInfo(b, env.client, env.directURL, buf)
+		}
+	})
+	b.Run("Front", func(b *testing.B) {
+		buf := make([]byte, 32<<10)
+		for b.Loop() {
+			getCheckFileInfo(b, env.client, env.frontURL, buf)
+		}
+	})
+	b.Run("Alternating", func(b *testing.B) {
+		alternate(b, env.client, env.directURL, env.frontURL, "front")
+	})
+	b.Run("Proxy", func(b *testing.B) {
+		u, _ := url.Parse(env.directURL)
+		proxy := httptest.NewServer(httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host}))
+		defer proxy.Close()
+		proxied := proxy.URL + u.RequestURI()
+		alternate(b, env.client, env.directURL, proxied, "proxy")
+	})
+}
+
+// alternate sends a CheckFileInfo to direct and one to other per iteration and reports
+// the time of each and direct/other.
+func alternate(b *testing.B, c *http.Client, direct, other, name string) {
+	buf := make([]byte, 32<<10)
+	var td, to time.Duration
+	n := 0
+	for b.Loop() {
+		t0 := time.Now()
+		getCheckFileInfo(b, c, direct, buf)
+		t1 := time.Now()
+		getCheckFileInfo(b, c, other, buf)
+		td += t1.Sub(t0)
+		to += time.Since(t1)
+		n++
+	}
+	b.ReportMetric(float64(td.Nanoseconds())/float64(n), "direct-ns")
+	b.ReportMetric(float64(to.Nanoseconds())/float64(n), name+"-ns")
+	b.ReportMetric(float64(td)/float64(to), "direct/"+name)
+}
+
+func getCheckFileInfo(b *testing.B, c *http.Client, u string, buf []byte) {
+	resp, err := c.Get(u)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{resp.Body}, buf); err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b.Fatalf("CheckFileInfo: %d", resp.StatusCode)
+	}
+}
+
+// frontBench is an upstream bridge over fs and a front bridge over it, in-process.
+type frontBench struct {
+	client              *http.Client
+	directURL, frontURL string // CheckFileInfo URLs with their access tokens
+}
+
+func newFrontBench(b *testing.B) *frontBench {
+	b.Helper()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	b.Cleanup(client.CloseIdleConnections)
+
+	// The upstream: an fs bridge with one document.
+	upState := benchState(b)
+	upStore, err := fs.New(fs.Options{Root: b.TempDir(), State: upState})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { upStore.Close() })
+	upURL := benchBridge(b, upStore, upState)
+	ctx := b.Context()
+	root, err := upStore.Root(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := upStore.Create(ctx, root.ID, "bench.docx", strings.NewReader(strings.Repeat("x", 4096)), false, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	up := benchSession(b, client, upURL, benchLaunch(b, jwt.MapClaims{"file": f.ID}))
+
+	// The front: a bridge whose storage is the upstream, with its own connection pool.
+	frontState := benchState(b)
+	origin, _ := url.Parse(upURL)
+	upstreamClient := &http.Client{Transport: &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ResponseHeaderTimeout: time.Minute,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+	}}
+	b.Cleanup(upstreamClient.CloseIdleConnections)
+	frontStore, err := wopi.New(wopi.Options{Origins: []*url.URL{origin}, State: frontState, HTTP: upstreamClient, TempDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	frontURL := benchBridge(b, frontStore, frontState)
+	front := benchSession(b, client, frontURL, benchLaunch(b, jwt.MapClaims{
+		"wopisrc": up.WopiSrc, "access_token": up.AccessToken, "access_token_ttl": up.AccessTokenTTL,
+	}))
+	return &frontBench{
+		client:    client,
+		directURL: up.WopiSrc + "?access_token=" + url.QueryEscape(up.AccessToken),
+		frontURL:  front.WopiSrc + "?access_token=" + url.QueryEscape(front.AccessToken),
+	}
+}
+
+func benchState(b *testing.B) state.Store {
+	st, err := state.OpenBolt(filepath.Join(b.TempDir(), "state.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	return st
+}
+
+// benchBridge serves a bridge over store on loopback, logging as a deployment does at
+// info level (nothing for successful requests), and returns its URL.
+func benchBridge(b *testing.B, store storage.Backend, st state.Store) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	public, _ := url.Parse("http://" + ln.Addr().String())
+	logger := logrus.New()
+	logger.SetOutput(io.Discard)
+	srv, err := bridge.New(bridge.Options{PublicURL: public, Storage: store, State: st, LaunchSecret: testLaunchSecret, Logger: logger})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	b.Cleanup(func() { hs.Close(); srv.Close() })
+	return public.String()
+}
+
+func benchSession(b *testing.B, c *http.Client, base, launch string) wopiSession {
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/wopi/session?action=edit", nil)
+	req.Header.Set("Authorization", "Bearer "+launch)
+	resp, err := c.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s wopiSession
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("session on %s: %d %v", base, resp.StatusCode, err)
+	}
+	return s
+}
+
+// benchLaunch is a launch token of alice with claims.
+func benchLaunch(b *testing.B, claims jwt.MapClaims) string {
+	claims["sub"], claims["exp"] = "alice", time.Now().Add(time.Hour).Unix()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(testLaunchSecret)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return tok
+}
