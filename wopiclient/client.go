@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"unsafe"
 )
 
 // Client calls a WOPI host's file endpoints as a WOPI client does: the access token
@@ -228,9 +227,7 @@ func (k *call) readJSON(resp *http.Response) (string, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return "", nil
 	}
-	// data is not used again: the string takes its bytes without a copy (the reply
-	// is decoded on every CheckFileInfo a bridge in front of this host answers).
-	return unsafe.String(unsafe.SliceData(data), len(data)), nil
+	return string(data), nil
 }
 
 // protocolError is a 2xx reply that does not say what WOPI says it should.
@@ -284,26 +281,26 @@ func (c *Client) CheckFileInfo(ctx context.Context, src, token string) (*FileInf
 	return info, nil
 }
 
-// decode fills CheckFileInfo from the reply, in one pass for the replies hosts usually
-// send (decodeCheckFileInfo), with encoding/json otherwise. Hosts that write Version as
-// a number are read too: json.Unmarshal fills every other property and reports the
-// Version it could not store, which is then taken as written.
+// decode fills CheckFileInfo from the reply. Hosts that write Version as a number are
+// read too: it is taken as written.
 func (fi *FileInfo) decode() error {
-	if decodeCheckFileInfo(fi.raw, &fi.CheckFileInfo) {
-		return nil
-	}
-	fi.CheckFileInfo = CheckFileInfo{}
 	err := json.Unmarshal([]byte(fi.raw), &fi.CheckFileInfo)
 	var te *json.UnmarshalTypeError
 	if !errors.As(err, &te) || !strings.EqualFold(te.Field, "Version") {
 		return err
 	}
-	for key, v := range fi.Properties() {
-		if strings.EqualFold(key, "Version") {
-			fi.Version = string(bytes.TrimSpace(v))
+	props := fi.Properties()
+	for key, v := range props {
+		if strings.EqualFold(key, "Version") && !bytes.Equal(v, []byte("null")) && len(v) > 0 && v[0] != '"' {
+			props[key], _ = json.Marshal(string(v))
 		}
 	}
-	return nil
+	data, err := json.Marshal(props)
+	if err != nil {
+		return err
+	}
+	fi.CheckFileInfo = CheckFileInfo{}
+	return json.Unmarshal(data, &fi.CheckFileInfo)
 }
 
 // Contents is a file's content as GetFile streams it. Close it.

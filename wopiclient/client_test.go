@@ -72,6 +72,11 @@ func TestCheckFileInfo(t *testing.T) {
 	if err != nil || info.Version != "42" {
 		t.Errorf("numeric Version: %+v, %v; want \"42\"", info, err)
 	}
+	// ... but not a reply that is wrong elsewhere too.
+	h.srv.SetProperties(h.id, map[string]any{"Version": 42, "Size": "large"})
+	if _, err := h.c.CheckFileInfo(t.Context(), h.src, h.token); err == nil {
+		t.Error("a string Size was accepted")
+	}
 }
 
 func TestGetFile(t *testing.T) {
