@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -56,6 +57,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 }
 
 func runServer(ctx context.Context, cfg *config.Config, log *logrus.Logger, stdout io.Writer) error {
+	// A demo on a documents directory this start creates gets a sample document.
+	fresh := false
+	if cfg.Storage.Kind == config.StorageFS && cfg.DemoMode() {
+		_, err := os.Stat(cfg.Storage.Dir)
+		fresh = errors.Is(err, os.ErrNotExist)
+	}
 	st, err := openState(cfg)
 	if err != nil {
 		return err
@@ -65,6 +72,13 @@ func runServer(ctx context.Context, cfg *config.Config, log *logrus.Logger, stdo
 	backend, err := openStorage(cfg, st)
 	if err != nil {
 		return err
+	}
+	if fresh {
+		f, err := bridge.SeedSample(ctx, backend)
+		if err != nil {
+			return fmt.Errorf("sample document: %w", err)
+		}
+		log.WithField("file_id", f.ID).Infof("created the sample document %q in %s", f.Name, cfg.Storage.Dir)
 	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
