@@ -210,11 +210,7 @@ func TestDocsCloseWithoutChangesUnlocks(t *testing.T) {
 	ed.Close()
 	e.reply(ed.Key(), docserver.StatusClosed)
 	// Unlocked: a WOPI session can take the lock now.
-	var sess wopiSession
-	status, body := e.p.api(http.MethodPost, "/api/v1/wopi/session?action=edit&file="+f.ID, launchToken(t, "carol", nil), nil)
-	if status != http.StatusOK || json.Unmarshal(body, &sess) != nil {
-		t.Fatalf("wopi session: %d %s", status, body)
-	}
+	sess := e.session("carol", f.ID, "edit")
 	if code := wopiLock(t, sess, "wopi-lock"); code != http.StatusOK {
 		t.Fatalf("WOPI Lock after status 4: %d", code)
 	}
@@ -263,11 +259,7 @@ func TestDocsSaveErrorStatus3Unlocks(t *testing.T) {
 func TestDocsWOPILockedFileOpensForView(t *testing.T) {
 	e := newDocsEnv(t)
 	f := e.upload("busy.docx", "v1")
-	var sess wopiSession
-	status, body := e.p.api(http.MethodPost, "/api/v1/wopi/session?action=edit&file="+f.ID, launchToken(t, "carol", nil), nil)
-	if status != http.StatusOK || json.Unmarshal(body, &sess) != nil {
-		t.Fatalf("wopi session: %d %s", status, body)
-	}
+	sess := e.session("carol", f.ID, "edit")
 	if code := wopiLock(t, sess, f.ID); code != http.StatusOK {
 		t.Fatalf("WOPI Lock: %d", code)
 	}
@@ -622,11 +614,7 @@ func TestDocsLateStatus1ChangesNothing(t *testing.T) {
 		t.Fatalf("late status 1: %d %s", code, reply)
 	}
 	// No lock was taken: a WOPI client can lock the file.
-	var sess wopiSession
-	status, body := e.p.api(http.MethodPost, "/api/v1/wopi/session?action=edit&file="+f.ID, launchToken(t, "carol", nil), nil)
-	if status != http.StatusOK || json.Unmarshal(body, &sess) != nil {
-		t.Fatalf("wopi session: %d %s", status, body)
-	}
+	sess := e.session("carol", f.ID, "edit")
 	if code := wopiLock(t, sess, "wopi-lock"); code != http.StatusOK {
 		t.Fatalf("WOPI Lock after a late status 1: %d", code)
 	}

@@ -35,11 +35,7 @@ func TestLogsHoldNoCredentials(t *testing.T) {
 	ed.Close()
 	e.reply(ed.Key(), docserver.StatusMustSave)
 
-	var sess wopiSession
-	status, body = e.p.api(http.MethodPost, "/api/v1/wopi/session?action=edit&file="+f.ID, launch, nil)
-	if status != http.StatusOK || json.Unmarshal(body, &sess) != nil {
-		t.Fatalf("wopi session: %d %s", status, body)
-	}
+	sess := e.session("alice", f.ID, "edit")
 	for _, u := range []string{sess.WopiSrc + "?access_token=" + sess.AccessToken, sess.WopiSrc + "/contents?access_token=" + sess.AccessToken,
 		sess.WopiSrc + "?access_token=" + sess.AccessToken + "x"} {
 		resp, err := http.Get(u)
