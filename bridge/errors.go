@@ -29,6 +29,8 @@ var (
 	errNotFound = errors.New("not found")
 	// errMethodNotAllowed: a known path asked with the wrong method.
 	errMethodNotAllowed = errors.New("method not allowed")
+	// errConflict: the request does not fit the current state (no session to save).
+	errConflict = errors.New("conflict")
 	// errProof: a WOPI request whose proof headers do not show that it comes from the
 	// configured Document Server. WOPI asks for 500 (the validator's ProofKeys tests
 	// expect it).
@@ -99,6 +101,7 @@ var statusTable = []struct {
 	{errBadRequest, http.StatusBadRequest},
 	{errNotFound, http.StatusNotFound},
 	{errMethodNotAllowed, http.StatusMethodNotAllowed},
+	{errConflict, http.StatusConflict},
 	{errNoDocs, http.StatusServiceUnavailable},
 	{errProof, http.StatusInternalServerError},
 	{errDocsUnavailable, http.StatusBadGateway},

@@ -206,6 +206,7 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/api/v1/files/{id}", s.api("DescribeFile", s.describeFile)).Methods(http.MethodGet)
 	r.Handle("/api/v1/wopi/session", s.api("WOPISession", s.wopiSession)).Methods(http.MethodPost)
 	r.Handle("/api/v1/docs/config", s.api("DocsConfig", s.docsConfig)).Methods(http.MethodPost)
+	r.Handle("/api/v1/docs/forcesave", s.api("DocsSaveNow", s.docsSaveNow)).Methods(http.MethodPost)
 
 	// Docs API face: what DS calls.
 	r.HandleFunc("/docs/files/{id}/contents", s.docsDownload).Methods(http.MethodGet, http.MethodHead)

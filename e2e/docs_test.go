@@ -643,3 +643,42 @@ func TestDocsUnsafeSaveAnswers503AndDSRetries(t *testing.T) {
 		t.Fatalf("stored %q", got)
 	}
 }
+
+func TestDocsSaveNow(t *testing.T) {
+	e := newDocsEnv(t)
+	f := e.upload("savenow.docx", "v1")
+	launch := launchToken(t, "alice", nil)
+	saveNow := func() (int, map[string]string) {
+		status, body := e.p.api(http.MethodPost, "/api/v1/docs/forcesave?file="+f.ID, launch, nil)
+		var reply map[string]string
+		json.Unmarshal(body, &reply)
+		return status, reply
+	}
+	if status, reply := saveNow(); status != http.StatusConflict || !strings.Contains(reply["error"], "no Docs API editing session") {
+		t.Fatalf("save now without a session: %d %v", status, reply)
+	}
+	ed := e.open("alice", f.ID)
+	e.reply(ed.Key(), docserver.StatusEditing)
+	ed.Edit([]byte("saved on request"))
+	status, reply := saveNow()
+	if status != http.StatusAccepted || reply["key"] != ed.Key() || reply["result"] != "requested" {
+		t.Fatalf("save now: %d %v", status, reply)
+	}
+	ev := e.reply(ed.Key(), docserver.StatusForceSave)
+	var cb struct{ Forcesavetype int }
+	ev.Decode(&cb)
+	if cb.Forcesavetype != 0 {
+		t.Fatalf("forcesavetype %d, want 0 (command service)", cb.Forcesavetype)
+	}
+	if got := string(e.p.read("savenow.docx")); got != "saved on request" {
+		t.Fatalf("stored %q", got)
+	}
+	// Nothing changed since: DS says so, and the bridge passes it on.
+	if status, reply := saveNow(); status != http.StatusOK || reply["result"] != "not modified" {
+		t.Fatalf("second save now: %d %v", status, reply)
+	}
+	view := launchToken(t, "viewer", jwt.MapClaims{"mode": "view"})
+	if status, _ := e.p.api(http.MethodPost, "/api/v1/docs/forcesave?file="+f.ID, view, nil); status != http.StatusForbidden {
+		t.Fatalf("save now with a view-only token: %d", status)
+	}
+}

@@ -356,6 +356,15 @@ func (m *Manager) setKeyState(key, from, to string) error {
 	})
 }
 
+// SessionKey returns the key of the Docs API session open on fileID, if any.
+func (m *Manager) SessionKey(fileID string) (string, bool, error) {
+	sess, err := m.session(fileID)
+	if err != nil || sess == nil {
+		return "", false, err
+	}
+	return sess.Key, true, nil
+}
+
 // Sessions lists the open sessions by file id (for readiness and tests).
 func (m *Manager) Sessions() (map[string]string, error) {
 	out := map[string]string{}
