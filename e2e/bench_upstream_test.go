@@ -53,13 +53,26 @@ func BenchmarkCheckFileInfoUpstream(b *testing.B) {
 	b.Run("Alternating", func(b *testing.B) {
 		alternate(b, env.client, env.directURL, env.frontURL, "front")
 	})
+	u, _ := url.Parse(env.directURL)
+	proxy := httptest.NewServer(httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host}))
+	defer proxy.Close()
+	proxied := proxy.URL + u.RequestURI()
 	b.Run("Proxy", func(b *testing.B) {
-		u, _ := url.Parse(env.directURL)
-		proxy := httptest.NewServer(httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host}))
-		defer proxy.Close()
-		proxied := proxy.URL + u.RequestURI()
 		alternate(b, env.client, env.directURL, proxied, "proxy")
 	})
+	// Under concurrent load (16 clients per core), each target on its own: requests per
+	// second through the front and the proxy, compared with the direct rate.
+	for _, target := range []struct{ name, url string }{{"ParallelDirect", env.directURL}, {"ParallelFront", env.frontURL}, {"ParallelProxy", proxied}} {
+		b.Run(target.name, func(b *testing.B) {
+			b.SetParallelism(16)
+			b.RunParallel(func(pb *testing.PB) {
+				buf := make([]byte, 32<<10)
+				for pb.Next() {
+					getCheckFileInfo(b, env.client, target.url, buf)
+				}
+			})
+		})
+	}
 }
 
 // alternate sends a CheckFileInfo to direct and one to other per iteration and reports
