@@ -477,19 +477,25 @@ func TestDocsRepeatedStatus2WritesNothingNew(t *testing.T) {
 			t.Fatalf("reply %s", got)
 		}
 	}
-	after := e.p.describe(launchToken(t, "owner", nil), f.ID)
 	if got := string(e.p.read("twice.docx")); got != "once" {
 		t.Fatalf("stored %q", got)
 	}
-	// Versions: exactly one write happened (the repeat wrote nothing new).
-	if strings.Contains(e.p.logs.String(), "conflict") {
-		t.Fatalf("the repeat produced a conflict copy:\n%s", e.p.logs.String())
+	// Exactly one write: the repeat was recognised as such and wrote nothing, not even
+	// the same bytes again or a conflict copy.
+	m := e.p.metrics()
+	for series, want := range map[string]float64{
+		`wopibridge_docs_save_events_total{event="saved"}`:         1,
+		`wopibridge_docs_save_events_total{event="repeated"}`:      1,
+		`wopibridge_docs_save_events_total{event="conflict_copy"}`: 0,
+	} {
+		if got := sample(m, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
 	}
 	entries, _ := os.ReadDir(e.p.Data)
 	if len(entries) != 1 {
 		t.Fatalf("files in the directory: %v", entries)
 	}
-	_ = after
 }
 
 func TestDocsOutOfOrderConcurrentCallbacks(t *testing.T) {

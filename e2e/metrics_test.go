@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -55,11 +54,7 @@ func TestMetricsAfterRealRequests(t *testing.T) {
 	f := e.upload("metrics.docx", "v1")
 
 	// WOPI: a lock, then a conflicting one.
-	var sess wopiSession
-	status, body := e.p.api(http.MethodPost, "/api/v1/wopi/session?action=edit&file="+f.ID, launchToken(t, "carol", nil), nil)
-	if status != http.StatusOK || json.Unmarshal(body, &sess) != nil {
-		t.Fatalf("wopi session: %d %s", status, body)
-	}
+	sess := e.session("carol", f.ID, "edit")
 	if code := wopiLock(t, sess, "lock-a"); code != http.StatusOK {
 		t.Fatalf("Lock: %d", code)
 	}

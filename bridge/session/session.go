@@ -365,21 +365,6 @@ func (m *Manager) SessionKey(fileID string) (string, bool, error) {
 	return sess.Key, true, nil
 }
 
-// Sessions lists the open sessions by file id (for readiness and tests).
-func (m *Manager) Sessions() (map[string]string, error) {
-	out := map[string]string{}
-	err := m.o.State.View(func(tx state.Tx) error {
-		return tx.ForEach(bucketSessions, func(k string, v []byte) error {
-			var s sessionRec
-			if err := json.Unmarshal(v, &s); err != nil {
-				return err
-			}
-			out[k] = s.Key
-			return nil
-		})
-	})
-	return out, err
-}
 
 func getKey(tx state.Tx, key string) (*keyRec, error) {
 	var k keyRec
