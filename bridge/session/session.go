@@ -365,7 +365,6 @@ func (m *Manager) SessionKey(fileID string) (string, bool, error) {
 	return sess.Key, true, nil
 }
 
-
 func getKey(tx state.Tx, key string) (*keyRec, error) {
 	var k keyRec
 	ok, err := getJSON(tx, bucketKeys, key, &k)
