@@ -2,10 +2,13 @@ package wopiclient
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
 // checkFileInfoEdit is the constructed CheckFileInfo of an edit session that the protocol
@@ -72,4 +75,54 @@ func TestTimeFormat(t *testing.T) {
 	if got != "2026-01-01T10:00:00.1234567Z" {
 		t.Errorf("TimeFormat gives %q", got)
 	}
+}
+
+// FuzzDecodeMatchesEncodingJSON holds FileInfo.decode to encoding/json's reading of the
+// same reply: the same properties, the same replies refused, and a numeric Version
+// recognised in both.
+func FuzzDecodeMatchesEncodingJSON(f *testing.F) {
+	for _, seed := range []string{
+		checkFileInfoEdit,
+		`{"BaseFileName":"a.docx","Size":1,"Version":42}`,
+		`{"basefilename":"a.docx","SIZE":1,"version":"v","userCanWrite":true}`,
+		`{"BaseFileName":"a.docx","BaseFileName":"b.docx","Size":1,"Size":2}`,
+		`{"Base_File_Name":"a","Base-File-Name":"b","BaseFileName":"c"}`,
+		`{"BaseFileName":"\ud800x\u00e9\"\\\/","Size":1e3}`,
+		"{\"BaseFileName\":\"\xff\xfe\",\"Size\":1.5}",
+		`{"BaseFileName":null,"Size":null,"ReadOnly":null,"SupportedShareUrlTypes":null}`,
+		`{"BaseFileName":"a","SupportedShareUrlTypes":[],"SupportedShareUrlTypes":["ReadOnly"]}`,
+		`{"BaseFileName":"a","Size":-9223372036854775809}`,
+		`{"BaseFileName":"a","ReadOnly":"true"} trailing`,
+		`{"BaseFileName":"a","Unknown":{"deep":[1,2,{"x":null}]}}`,
+		` {"BaseFileName":"a"} `,
+		`[]`,
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		var want CheckFileInfo
+		wantErr := json.Unmarshal([]byte(raw), &want)
+		fi := &FileInfo{raw: raw}
+		// decode's first step, checked against encoding/json directly.
+		var got CheckFileInfo
+		gotErr := jsonv1.Unmarshal([]byte(raw), &got)
+		if (gotErr == nil) != (wantErr == nil) {
+			t.Fatalf("%q: error %v, encoding/json says %v", raw, gotErr, wantErr)
+		}
+		if wantErr == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q:\n got %+v\nwant %+v", raw, got, want)
+		}
+		var wantTE *json.UnmarshalTypeError
+		var gotTE *jsonv1.UnmarshalTypeError
+		wantVersion := errors.As(wantErr, &wantTE) && strings.EqualFold(wantTE.Field, "Version")
+		gotVersion := errors.As(gotErr, &gotTE) && strings.EqualFold(gotTE.Field, "Version")
+		if wantVersion != gotVersion {
+			t.Fatalf("%q: numeric Version seen %v, encoding/json %v (%v / %v)", raw, gotVersion, wantVersion, gotErr, wantErr)
+		}
+		// And the whole of decode: never a success encoding/json would refuse, unless
+		// it is the numeric Version decode exists for.
+		if err := fi.decode(); err == nil && wantErr != nil && !wantVersion {
+			t.Fatalf("%q: decoded, encoding/json says %v", raw, wantErr)
+		}
+	})
 }
