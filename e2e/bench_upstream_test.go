@@ -21,6 +21,7 @@ import (
 	"github.com/wopibridge/wopibridge/bridge/storage"
 	"github.com/wopibridge/wopibridge/bridge/storage/fs"
 	"github.com/wopibridge/wopibridge/bridge/storage/wopi"
+	"github.com/wopibridge/wopibridge/wopiclient"
 )
 
 // What fronting an upstream costs a CheckFileInfo, in one run:
@@ -139,16 +140,10 @@ func newFrontBench(b *testing.B) *frontBench {
 	}
 	up := benchSession(b, client, upURL, benchLaunch(b, jwt.MapClaims{"file": f.ID}))
 
-	// The front: a bridge whose storage is the upstream, with its own connection pool.
+	// The front: a bridge whose storage is the upstream, with its own connections.
 	frontState := benchState(b)
 	origin, _ := url.Parse(upURL)
-	upstreamClient := &http.Client{Transport: &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ResponseHeaderTimeout: time.Minute,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       90 * time.Second,
-	}}
+	upstreamClient := wopiclient.NewHTTPClient() // as serve builds it
 	b.Cleanup(upstreamClient.CloseIdleConnections)
 	frontStore, err := wopi.New(wopi.Options{Origins: []*url.URL{origin}, State: frontState, HTTP: upstreamClient, TempDir: b.TempDir()})
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/wopibridge/wopibridge/bridge/storage/fs"
 	"github.com/wopibridge/wopibridge/bridge/storage/wopi"
 	"github.com/wopibridge/wopibridge/config"
+	"github.com/wopibridge/wopibridge/wopiclient"
 )
 
 // serve runs the server until ctx is cancelled (SIGINT/SIGTERM), then shuts down
@@ -168,21 +169,8 @@ func openStorage(cfg *config.Config, st state.Store) (storage.Backend, error) {
 	case config.StorageWOPI:
 		// One client for every upstream call, its connections kept alive and reused (a
 		// bridge in front of an upstream sends it a CheckFileInfo per CheckFileInfo it
-		// answers). No overall timeout, since GetFile and PutFile stream whole documents:
-		// each phase is bounded instead, and every request carries the context of the
-		// request or background job it serves.
-		dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-		client := &http.Client{Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           dialer.DialContext,
-			ForceAttemptHTTP2:     true,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ResponseHeaderTimeout: 2 * time.Minute,
-			ExpectContinueTimeout: time.Second,
-			MaxIdleConns:          256,
-			MaxIdleConnsPerHost:   64,
-			IdleConnTimeout:       90 * time.Second,
-		}}
+		// answers). Every request carries the context of the request or job it serves.
+		client := wopiclient.NewHTTPClient()
 		return wopi.New(wopi.Options{
 			Origins:   cfg.Storage.Origins,
 			State:     st,

@@ -11,7 +11,7 @@ import (
 func BenchmarkCheckFileInfoDirect(b *testing.B) {
 	e := newEnv(b)
 	u := e.addFile("a.docx", "content", "alice")
-	c := &wopiclient.Client{HTTP: e.srv.Client()}
+	c := &wopiclient.Client{HTTP: e.http} // the backend's client
 	ctx := b.Context()
 	for b.Loop() {
 		if _, err := c.CheckFileInfo(ctx, u.src, u.token); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -30,11 +31,13 @@ type env struct {
 	store *state.Bolt
 	spool string
 	b     *wopi.Backend
+	http  *http.Client // as a bridge's: wopiclient.NewHTTPClient
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{t: t, srv: wopitest.NewServer(t), spool: t.TempDir()}
+	e := &env{t: t, srv: wopitest.NewServer(t), spool: t.TempDir(), http: wopiclient.NewHTTPClient()}
+	t.Cleanup(e.http.CloseIdleConnections)
 	store, err := state.OpenBolt(filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +58,7 @@ func (e *env) open() *wopi.Backend {
 	b, err := wopi.New(wopi.Options{
 		Origins: []*url.URL{origin},
 		State:   e.store,
-		HTTP:    e.srv.Client(),
+		HTTP:    e.http,
 		TempDir: e.spool,
 		Now:     e.srv.Now,
 	})
