@@ -102,7 +102,7 @@ func FuzzDecodeMatchesEncodingJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		var want CheckFileInfo
 		wantErr := json.Unmarshal([]byte(raw), &want)
-		fi := &FileInfo{raw: raw}
+		fi := &FileInfo{raw: []byte(raw)}
 		// decode's first step, checked against encoding/json directly.
 		var got CheckFileInfo
 		gotErr := jsonv1.Unmarshal([]byte(raw), &got)

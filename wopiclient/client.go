@@ -199,18 +199,18 @@ func drain(body io.ReadCloser) {
 // decodeJSON reads a small JSON reply into v. An empty body leaves v as it is.
 func (k *call) decodeJSON(resp *http.Response, v any) error {
 	data, err := k.readJSON(resp)
-	if err != nil || data == "" {
+	if err != nil || data == nil {
 		return err
 	}
-	if err := json.Unmarshal([]byte(data), v); err != nil {
+	if err := json.Unmarshal(data, v); err != nil {
 		return k.protocolError("the reply is not the JSON WOPI specifies: %v", err)
 	}
 	return nil
 }
 
 // readJSON reads a small JSON reply, into a buffer of its length when the host sends
-// it; empty (or blank) is "".
-func (k *call) readJSON(resp *http.Response) (string, error) {
+// it; empty (or blank) is nil.
+func (k *call) readJSON(resp *http.Response) ([]byte, error) {
 	defer drain(resp.Body)
 	var data []byte
 	var err error
@@ -221,15 +221,15 @@ func (k *call) readJSON(resp *http.Response) (string, error) {
 		data, err = io.ReadAll(io.LimitReader(resp.Body, maxJSONReply+1))
 	}
 	if err != nil {
-		return "", k.failure(nil, err)
+		return nil, k.failure(nil, err)
 	}
 	if len(data) > maxJSONReply {
-		return "", k.protocolError("the JSON reply is larger than %d bytes", maxJSONReply)
+		return nil, k.protocolError("the JSON reply is larger than %d bytes", maxJSONReply)
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
-		return "", nil
+		return nil, nil
 	}
-	return string(data), nil
+	return data, nil
 }
 
 // protocolError is a 2xx reply that does not say what WOPI says it should.
@@ -241,13 +241,13 @@ func (k *call) protocolError(format string, args ...any) error {
 // as the host sent it, for the ones it does not name (Properties).
 type FileInfo struct {
 	CheckFileInfo
-	raw string
+	raw []byte
 }
 
 // Properties is every property of the reply as the host sent it.
 func (fi *FileInfo) Properties() map[string]json.RawMessage {
 	var props map[string]json.RawMessage
-	if json.Unmarshal([]byte(fi.raw), &props) != nil {
+	if json.Unmarshal(fi.raw, &props) != nil {
 		return nil
 	}
 	return props
@@ -270,7 +270,7 @@ func (c *Client) CheckFileInfo(ctx context.Context, src, token string) (*FileInf
 	if err != nil {
 		return nil, err
 	}
-	if data == "" || strings.TrimSpace(data) == "null" {
+	if data == nil || string(bytes.TrimSpace(data)) == "null" {
 		return nil, k.protocolError("the reply is empty")
 	}
 	info := &FileInfo{raw: data}
@@ -291,7 +291,7 @@ func (c *Client) CheckFileInfo(ctx context.Context, src, token string) (*FileInf
 // becoming): encoding/json's rules, case-insensitive names included, at about a third
 // of its cost for this struct (FuzzDecodeMatchesEncodingJSON holds it to them).
 func (fi *FileInfo) decode() error {
-	err := jsonv1.Unmarshal([]byte(fi.raw), &fi.CheckFileInfo)
+	err := jsonv1.Unmarshal(fi.raw, &fi.CheckFileInfo)
 	var te *jsonv1.UnmarshalTypeError
 	if !errors.As(err, &te) || !strings.EqualFold(te.Field, "Version") {
 		return err
