@@ -28,6 +28,13 @@ func (c *connCounter) hook(_ net.Conn, s http.ConnState) {
 	}
 }
 
+func (c *connCounter) want(t *testing.T, n int64) {
+	t.Helper()
+	if got := c.n.Load(); got != n {
+		t.Errorf("%d connections accepted, want %d", got, n)
+	}
+}
+
 // echoServer answers every request with its method, path and the client's address.
 func echoServer(t *testing.T, tlsOn bool) (*httptest.Server, *connCounter) {
 	t.Helper()
@@ -95,9 +102,7 @@ func TestTransportReusesOneConnection(t *testing.T) {
 			t.Fatalf("request %d came from %s, the first from %s", i, from(reply), first)
 		}
 	}
-	if n := cc.n.Load(); n != 1 {
-		t.Errorf("%d connections for 20 sequential GETs, want 1", n)
-	}
+	cc.want(t, 1)
 }
 
 // Requests with bodies and POSTs go to http.Transport, on connections of their own.
@@ -115,9 +120,7 @@ func TestTransportLeavesOtherRequestsToBase(t *testing.T) {
 		t.Errorf("GETs from %s and %s, POSTs from %s and %s: want the GETs on one connection, the POSTs on another",
 			from(g1), from(g2), from(p), from(p2))
 	}
-	if n := cc.n.Load(); n != 2 {
-		t.Errorf("%d connections, want 2", n)
-	}
+	cc.want(t, 2)
 }
 
 // A kept-alive connection the host closed is replaced, and the GET succeeds.
@@ -130,9 +133,7 @@ func TestTransportRetriesOnStaleConnection(t *testing.T) {
 	if code != 200 || !strings.HasPrefix(r2, "GET /b from ") || from(r2) == from(r1) {
 		t.Fatalf("after the host closed the connection: %d %q (first from %s)", code, r2, from(r1))
 	}
-	if n := cc.n.Load(); n != 2 {
-		t.Errorf("%d connections, want 2", n)
-	}
+	cc.want(t, 2)
 }
 
 func TestTransportHonoursConnectionClose(t *testing.T) {
@@ -156,9 +157,7 @@ func TestTransportHonoursConnectionClose(t *testing.T) {
 	if a == b || b != d {
 		t.Errorf("connections %s, %s, %s: want a new one after Connection: close, then reuse", a, b, d)
 	}
-	if n := cc.n.Load(); n != 2 {
-		t.Errorf("%d connections, want 2", n)
-	}
+	cc.want(t, 2)
 }
 
 // A body closed before its end closes its connection; a chunked body read to its end
@@ -209,9 +208,7 @@ func TestTransportBodies(t *testing.T) {
 		t.Errorf("HEAD: %d %q", code, body)
 	}
 	// One connection for the early close; one for the rest.
-	if n := cc.n.Load(); n != 2 {
-		t.Errorf("%d connections, want 2", n)
-	}
+	cc.want(t, 2)
 }
 
 // blockingServer holds every request until the test ends. It says on arrived when a
@@ -460,9 +457,7 @@ func TestTransportIdleTimeout(t *testing.T) {
 		t.Errorf("after the idle timeout: %d kept, %d closed", left, closed.Load())
 	}
 	get(t, c, http.MethodGet, srv.URL, nil)
-	if n := cc.n.Load(); n != 2 {
-		t.Errorf("%d connections, want 2", n)
-	}
+	cc.want(t, 2)
 }
 
 // idleCount is the number of connections tr keeps for reuse.
