@@ -119,10 +119,12 @@ func (t *Transport) base() *http.Transport {
 // direct says whether req goes on the direct path, and to which connection pool.
 func (t *Transport) direct(req *http.Request) (connKey, bool) {
 	b := t.base()
+	// A Base that dials its own way, even the deprecated way, keeps its requests.
+	//lint:ignore SA1019 checked only to leave such a Base alone
+	ownDial := b.DialTLSContext != nil || b.DialTLS != nil || b.Dial != nil
 	if req.Method != http.MethodGet && req.Method != http.MethodHead ||
 		req.Body != nil && req.Body != http.NoBody || req.ContentLength > 0 ||
-		req.URL == nil || req.URL.Host == "" || req.URL.User != nil ||
-		b.DialTLSContext != nil || b.DialTLS != nil || b.Dial != nil {
+		req.URL == nil || req.URL.Host == "" || req.URL.User != nil || ownDial {
 		return connKey{}, false
 	}
 	port := req.URL.Port()

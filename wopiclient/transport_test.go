@@ -364,7 +364,7 @@ func rawServer(t *testing.T, reply string) string {
 }
 
 func TestTransportBrokenReplies(t *testing.T) {
-	tr, c := newTestTransport(t)
+	_, c := newTestTransport(t)
 	if _, err := c.Get(rawServer(t, "garbage\r\n\r\n")); err == nil {
 		t.Error("a reply that is not HTTP was accepted")
 	}
@@ -375,7 +375,7 @@ func TestTransportBrokenReplies(t *testing.T) {
 	}
 	// More bytes than Content-Length: the body is what it says; the connection is not reused.
 	u = rawServer(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA")
-	tr, c = newTestTransport(t)
+	tr, c := newTestTransport(t) // its own, so that only this host's connections count
 	for range 2 {
 		if code, body := get(t, c, http.MethodGet, u, nil); code != 200 || body != "ok" {
 			t.Errorf("extra bytes: %d %q", code, body)
