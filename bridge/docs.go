@@ -130,7 +130,11 @@ func (u *docsURLSigner) verifyCallback(q url.Values) (string, error) {
 // one log line and one count.
 func (s *Server) logSessionEvent(e session.Event) {
 	s.metrics.sessionEvent(e.Kind)
-	l := s.log.WithFields(logrus.Fields{"face": faceDocs, "file_id": e.FileID, "key": e.Key, "event": string(e.Kind)})
+	face := faceDocs
+	if e.Key == "" {
+		face = faceWOPI // a PutFile kept while storage was down
+	}
+	l := s.log.WithFields(logrus.Fields{"face": face, "file_id": e.FileID, "key": e.Key, "event": string(e.Kind)})
 	if e.Name != "" {
 		l = l.WithField("copy", e.Name)
 	}

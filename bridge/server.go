@@ -5,6 +5,7 @@ package bridge
 import (
 	"errors"
 	"fmt"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"io"
 	"net/http"
 	"net/url"
@@ -68,6 +69,9 @@ type Server struct {
 	fileURL     *urlSigner
 	launch      *launchVerifier
 	folderNames *folderNames
+	// versions is the last version of each file seen through the WOPI face of a remote
+	// storage: the base a save spooled while it is down is checked against.
+	versions *lru.Cache[string, string]
 
 	fileOps   map[wopiclient.Override]wopiOp
 	folderOps map[wopiclient.Override]wopiOp
@@ -145,6 +149,7 @@ func New(o Options) (*Server, error) {
 	s.fileURL = newURLSigner(secret, s.now)
 	s.launch = newLaunchVerifier(o.LaunchSecret, s.now)
 	s.folderNames = newFolderNames(s.now)
+	s.versions, _ = lru.New[string, string](4096)
 	s.jsonBufs = newJSONBufs()
 	s.idPrefix = newIDPrefix()
 	s.docs = newDocsFace(o.Docs, secret, s.now)

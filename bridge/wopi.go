@@ -21,6 +21,9 @@ type wopiCall struct {
 	tok accessToken // verified claims
 	raw string      // the token as sent
 	id  string      // the file or folder id of the path, if any
+	// waiting is why saves of the file still wait in the spool (storage refused them
+	// again); only PutFile and Unlock go on then.
+	waiting error
 }
 
 // wopiFunc handles a WOPI request; the adapter turns its error into the reply.
@@ -37,7 +40,23 @@ type wopiOp struct {
 type authorizer func(ctx context.Context, t accessToken, id string) error
 
 func (s *Server) wopiFile(op string, fn wopiFunc) http.Handler {
-	return s.wopi(op, s.authorizeFile, fn)
+	return s.wopi(op, s.authorizeFile, s.afterSpooledSaves(fn))
+}
+
+// afterSpooledSaves writes the file's spooled saves before fn acts on the file, so that
+// nothing reads or writes it around them. While storage still refuses them, only a
+// PutFile (spooled behind them) and an Unlock (done once they land) go on.
+func (s *Server) afterSpooledSaves(fn wopiFunc) wopiFunc {
+	return func(w http.ResponseWriter, r *http.Request, c *wopiCall) error {
+		if c.waiting = s.docs.sessions.Flush(r.Context(), c.id); c.waiting != nil {
+			put := r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/contents")
+			unlock := wopiclient.ParseOverride(r.Header.Get(wopiclient.HeaderOverride)) == wopiclient.OverrideUnlock
+			if !put && !unlock {
+				return c.waiting
+			}
+		}
+		return fn(w, r, c)
+	}
 }
 
 func (s *Server) wopiFolder(op string, fn wopiFunc) http.Handler {

@@ -1,8 +1,11 @@
 package bridge
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 
@@ -85,15 +88,79 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, c *wopiCall) er
 	if err != nil {
 		return err
 	}
-	f, err := s.store.Put(r.Context(), c.id, lockID, body, s.maxSize)
-	if err != nil {
+	var f storage.File
+	switch {
+	case s.remote():
+		f, err = s.putRemote(w, r, c, lockID, body)
+	case c.waiting != nil:
+		return c.waiting
+	default:
+		f, err = s.store.Put(r.Context(), c.id, lockID, body, s.maxSize)
+	}
+	if err != nil || f.ID == "" {
 		return err
+	}
+	if s.remote() {
+		s.versions.Add(c.id, f.Version)
 	}
 	setHeader(w.Header(), wopiclient.HeaderItemVersion, f.Version)
 	// ONLYOFFICE adopts LastModifiedTime from this reply (as Nextcloud hosts send it).
 	return s.writeJSON(w, http.StatusOK, struct {
 		LastModifiedTime string `json:"LastModifiedTime"`
 	}{f.ModTime.UTC().Format(wopiclient.TimeFormat)})
+}
+
+// putRemote is PutFile on a remote storage (an upstream WOPI host), which may be down:
+// ONLYOFFICE Docs never retries a PutFile, so the body is kept in a local file first,
+// and when storage is unavailable (or earlier saves of the file still wait) it goes to
+// the spool and DS is told it is saved. It answers then itself, and returns no file.
+func (s *Server) putRemote(w http.ResponseWriter, r *http.Request, c *wopiCall, lockID string, body io.Reader) (storage.File, error) {
+	tmp, err := os.CreateTemp("", ".wopibridge-put-*")
+	if err != nil {
+		return storage.File{}, fmt.Errorf("keeping the upload: %w", err)
+	}
+	defer func() {
+		tmp.Close()
+		os.Remove(tmp.Name())
+	}()
+	if _, err := io.Copy(tmp, body); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return storage.File{}, s.tooLarge()
+		}
+		return storage.File{}, userErr(errBadRequest, "reading the upload: %v", err)
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return storage.File{}, err
+	}
+	cause := c.waiting
+	if cause == nil {
+		f, err := s.store.Put(r.Context(), c.id, lockID, tmp, s.maxSize)
+		if !errors.Is(err, storage.ErrUnavailable) {
+			return f, err
+		}
+		cause = err
+		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+			return storage.File{}, err
+		}
+	}
+	base, _ := s.versions.Get(c.id)
+	exit := strings.EqualFold(r.Header.Get(headerIsExitSave), "true")
+	if err := s.docs.sessions.SpoolPut(r.Context(), c.id, lockID, c.tok.User, base, tmp, exit, cause); err != nil {
+		return storage.File{}, fmt.Errorf("%w: %w", cause, err)
+	}
+	// Saved as far as DS is concerned. No LastModifiedTime: DS keeps the one it has.
+	return storage.File{}, s.writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// headerIsExitSave marks DS's last PutFile of a session (Collabora's header name).
+const headerIsExitSave = "X-LOOL-WOPI-IsExitSave"
+
+// remote says whether storage is another server's (an upstream WOPI host) rather than
+// the bridge's own disk.
+func (s *Server) remote() bool {
+	_, ok := s.store.(storage.Registrar)
+	return ok
 }
 
 // limitBody refuses a body announced larger than the size limit and caps the rest.

@@ -45,6 +45,9 @@ func (s *Server) checkFileInfo(w http.ResponseWriter, r *http.Request, c *wopiCa
 	if err != nil {
 		return err
 	}
+	if s.remote() {
+		s.versions.Add(f.ID, f.Version)
+	}
 	userInfo, err := s.userInfo(c.tok.User, f.ID)
 	if err != nil {
 		return err

@@ -30,6 +30,18 @@ func (s *Server) unlock(w http.ResponseWriter, r *http.Request, c *wopiCall) err
 	if err != nil {
 		return err
 	}
+	if c.waiting != nil {
+		// DS's saves wait in the spool under this lock: it is released once they land.
+		marked, err := s.docs.sessions.UnlockWhenSaved(c.id, lockID)
+		if err != nil {
+			return err
+		}
+		if !marked {
+			return c.waiting
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
 	f, err := s.store.Unlock(r.Context(), c.id, lockID)
 	return lockReply(w, f, err)
 }

@@ -103,6 +103,9 @@ func (s *Server) wopiSigned(op string, fn wopiFunc) http.Handler {
 		ri.fileID = c.id
 		err := s.fileURL.verify(c.id, r.URL.Query())
 		if err == nil {
+			err = s.docs.sessions.Flush(r.Context(), c.id)
+		}
+		if err == nil {
 			err = fn(w, r, c)
 		}
 		if err != nil {

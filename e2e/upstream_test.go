@@ -463,6 +463,55 @@ func TestUpstreamFailsDuringSave(t *testing.T) {
 	waitFor(t, "the session's lock released on A", func() bool { return a.lock(up) == "" })
 }
 
+// A fails during a WOPI-mode session. ONLYOFFICE Docs never retries a PutFile (a
+// failed one goes to its forgotten store), so B keeps the closing save, acknowledges it,
+// and takes DS's Unlock; meanwhile B serves nothing of the file, not even the older
+// bytes. When A is back, the bytes land on A under DS's lock, which is then released.
+func TestUpstreamFailsDuringWOPISave(t *testing.T) {
+	a := startUpstream(t)
+	f := a.upload(launchToken(t, "owner", nil), "flaky-wopi.docx", []byte("v1"))
+	up := a.session("alice", f.ID, "edit")
+	e := frontEnv(t, a, true)
+
+	s, _ := e.frontSession(frontLaunch(t, "alice", up, nil), "edit")
+	w := e.openWOPI(s)
+	if err := w.Save([]byte("v2"), false); err != nil {
+		t.Fatalf("Save button: %v", err)
+	}
+	a.stop(syscall.SIGKILL)
+	const final = "kept while the upstream was down"
+	if err := w.Save([]byte(final), true); err != nil {
+		t.Fatalf("closing save with A down: %v\nDS events: %v", err, e.ds.Events())
+	}
+	wantWOPIOK(t, e.ds, docserver.OpPutFile, docserver.OpUnlock)
+	if !contains(e.p.logs.String(), "event=spooled") {
+		t.Fatalf("no spooled save in B's log:\n%s", e.p.logs.String())
+	}
+	// Another open while A is down fails at CheckFileInfo; it never shows v2.
+	if w2, err := e.ds.OpenWOPI(e.ctx(), s.ActionURL, s.AccessToken, s.AccessTokenTTL, ""); err == nil {
+		t.Fatalf("opened with A down, content %q", w2.Content())
+	}
+
+	a.start()
+	waitFor(t, "the spooled save to land on A", func() bool {
+		b, _ := os.ReadFile(filepath.Join(a.Data, "flaky-wopi.docx"))
+		return string(b) == final
+	})
+	waitFor(t, "DS's lock released on A", func() bool { return a.lock(up) == "" })
+	if got := string(e.openWOPI(s).Content()); got != final {
+		t.Errorf("reopened after A came back: %q", got)
+	}
+	if got := string(a.read("flaky-wopi.docx")); got != final {
+		t.Errorf("A holds %q", got)
+	}
+	entries, _ := os.ReadDir(a.Data)
+	for _, de := range entries {
+		if strings.Contains(de.Name(), "conflict") {
+			t.Errorf("a conflict copy on A: %s", de.Name())
+		}
+	}
+}
+
 // A launch token whose wopisrc is on an origin WOPIBRIDGE_STORAGE does not allow is
 // refused, and nothing is sent there.
 func TestUpstreamOriginNotAllowed(t *testing.T) {

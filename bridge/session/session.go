@@ -132,6 +132,9 @@ type Manager struct {
 	now   func() time.Time
 	files keymutex.Map // serialises everything done for one file
 	spool sync.Mutex   // one replay at a time
+
+	pmu     sync.Mutex
+	pending map[string]int // file id → spooled saves, as last seen
 }
 
 // New makes a Manager. Call Run to start the background work.
@@ -155,6 +158,9 @@ func New(o Options) (*Manager, error) {
 	if m.now == nil {
 		m.now = time.Now
 	}
+	if _, err := m.loadPending(); err != nil {
+		return nil, fmt.Errorf("session: reading the spool: %w", err)
+	}
 	return m, nil
 }
 
@@ -176,6 +182,8 @@ type Opened struct {
 // Open returns the key for a new editor of fileID. While a Docs API session is open
 // on the file, every editor gets that session's key.
 func (m *Manager) Open(ctx context.Context, fileID string) (Opened, error) {
+	// Saves still in the spool go first; any left make the file unavailable.
+	m.Flush(ctx, fileID)
 	unlock := m.files.Lock(fileID)
 	defer unlock()
 

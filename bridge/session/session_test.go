@@ -20,19 +20,34 @@ import (
 // faulty is the real fs backend with switchable failures: a disk that refuses writes.
 type faulty struct {
 	storage.Backend
-	failPut atomic.Bool
-	puts    atomic.Int32
+	failPut    atomic.Bool
+	failUnlock atomic.Bool
+	refuseUser atomic.Value // string: a user whose (upstream) token is refused
+	puts       atomic.Int32
+	lastUser   atomic.Value // string: the user the last Put acted for ("" none)
 }
 
 var errDiskFull = errors.New("disk full")
 
 func (f *faulty) Put(ctx context.Context, id, lockID string, body io.Reader, limit int64) (storage.File, error) {
 	f.puts.Add(1)
+	u, ok := storage.UserFrom(ctx)
+	f.lastUser.Store(u)
+	if ok && f.refuseUser.Load() == u {
+		return storage.File{}, storage.ErrUnauthorized
+	}
 	if f.failPut.Load() {
 		io.Copy(io.Discard, io.LimitReader(body, 100)) // fail half way
 		return storage.File{}, errDiskFull
 	}
 	return f.Backend.Put(ctx, id, lockID, body, limit)
+}
+
+func (f *faulty) Unlock(ctx context.Context, id, lockID string) (storage.File, error) {
+	if f.failUnlock.Load() {
+		return storage.File{}, errDiskFull
+	}
+	return f.Backend.Unlock(ctx, id, lockID)
 }
 
 type env struct {

@@ -25,6 +25,15 @@ type spoolRec struct {
 	Chunks  int       `json:"chunks"`
 	Size    int64     `json:"size"`
 	Created time.Time `json:"created"`
+
+	// A WOPI PutFile (no key): who saved, the version before it ("" unknown), whether
+	// DS's lock is released once it lands, and whether it has landed (the release
+	// alone is left).
+	WOPI   bool   `json:"wopi,omitempty"`
+	User   string `json:"user,omitempty"`
+	Base   string `json:"base,omitempty"`
+	Unlock bool   `json:"unlock,omitempty"`
+	Landed bool   `json:"landed,omitempty"`
 }
 
 func chunkKey(seq string, i int) string { return fmt.Sprintf("%s/%08d", seq, i) }
@@ -77,6 +86,7 @@ func (m *Manager) spoolSave(ctx context.Context, key, fileID string, sess *sessi
 		m.dropChunks(seq)
 		return "", fmt.Errorf("%w: spool: %v (storage: %v)", ErrNotSafe, err, cause)
 	}
+	m.addPending(fileID, 1)
 	m.emit(Event{Kind: EventSpooled, FileID: fileID, Key: key, Err: cause})
 	return Spooled, nil
 }
@@ -213,21 +223,7 @@ func (m *Manager) pendingFor(fileID string) (int, error) {
 func (m *Manager) Replay(ctx context.Context) error {
 	m.spool.Lock()
 	defer m.spool.Unlock()
-	type entry struct {
-		seq string
-		rec spoolRec
-	}
-	var entries []entry
-	err := m.o.State.View(func(tx state.Tx) error {
-		return tx.ForEach(bucketSpool, func(k string, v []byte) error {
-			var rec spoolRec
-			if err := json.Unmarshal(v, &rec); err != nil {
-				return err
-			}
-			entries = append(entries, entry{k, rec})
-			return nil
-		})
-	})
+	entries, err := m.spooled("")
 	if err != nil {
 		return err
 	}
@@ -249,6 +245,25 @@ func (m *Manager) Replay(ctx context.Context) error {
 func (m *Manager) replayOne(ctx context.Context, seq string, rec spoolRec) error {
 	unlock := m.files.Lock(rec.FileID)
 	defer unlock()
+	// A Flush or the background replay may have written it meanwhile.
+	var still bool
+	if err := m.o.State.View(func(tx state.Tx) error {
+		var err error
+		still, err = getJSON(tx, bucketSpool, seq, &rec)
+		return err
+	}); err != nil || !still {
+		return err
+	}
+	if rec.WOPI {
+		_, outcome, err := m.replayPut(ctx, seq, rec)
+		if err == nil {
+			err = m.settlePut(ctx, seq, rec, outcome)
+		}
+		if err != nil {
+			return err
+		}
+		return m.forget(seq, rec, nil)
+	}
 	open := func(context.Context) (io.ReadCloser, error) {
 		return io.NopCloser(&chunkReader{st: m.o.State, seq: seq, chunks: rec.Chunks}), nil
 	}
@@ -288,10 +303,7 @@ func (m *Manager) replayOne(ctx context.Context, seq string, rec spoolRec) error
 		return err
 	}
 	// The bytes are in storage: forget the spooled copy, then settle the session.
-	if err := m.o.State.Update(func(tx state.Tx) error {
-		if err := tx.Delete(bucketSpool, seq); err != nil {
-			return err
-		}
+	if err := m.forget(seq, rec, func(tx state.Tx) error {
 		cur, err := getSession(tx, rec.FileID)
 		if err != nil || cur == nil {
 			return err
@@ -306,8 +318,6 @@ func (m *Manager) replayOne(ctx context.Context, seq string, rec spoolRec) error
 	}); err != nil {
 		return err
 	}
-	m.dropChunks(seq)
-	m.emit(Event{Kind: EventReplayed, FileID: rec.FileID, Key: rec.Key})
 	sess, err = m.session(rec.FileID)
 	if err == nil && sess != nil && sess.Closing && sess.Pending == 0 {
 		if err := m.release(ctx, rec.FileID, sess); err != nil {
@@ -316,6 +326,55 @@ func (m *Manager) replayOne(ctx context.Context, seq string, rec spoolRec) error
 		return m.setKeyState(sess.Key, keyIssued, keyEnded)
 	}
 	return err
+}
+
+// forget deletes a replayed save from the spool (and does also, in the same
+// transaction), then its chunks.
+func (m *Manager) forget(seq string, rec spoolRec, also func(state.Tx) error) error {
+	if err := m.o.State.Update(func(tx state.Tx) error {
+		if err := tx.Delete(bucketSpool, seq); err != nil {
+			return err
+		}
+		if also != nil {
+			return also(tx)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	m.addPending(rec.FileID, -1)
+	m.dropChunks(seq)
+	m.emit(Event{Kind: EventReplayed, FileID: rec.FileID, Key: rec.Key})
+	return nil
+}
+
+// addPending counts n more (or fewer) spooled saves of fileID.
+func (m *Manager) addPending(fileID string, n int) {
+	m.pmu.Lock()
+	defer m.pmu.Unlock()
+	if m.pending == nil {
+		m.pending = map[string]int{}
+	}
+	if m.pending[fileID] += n; m.pending[fileID] <= 0 {
+		delete(m.pending, fileID)
+	}
+}
+
+// loadPending counts the spooled saves per file from the state store, and returns how
+// many there are.
+func (m *Manager) loadPending() (int, error) {
+	entries, err := m.spooled("")
+	if err != nil {
+		return 0, err
+	}
+	counts := map[string]int{}
+	for _, e := range entries {
+		counts[e.rec.FileID]++
+	}
+	m.pmu.Lock()
+	m.pending = counts
+	m.pmu.Unlock()
+	return len(entries), nil
 }
 
 func (m *Manager) copyFromSpool(ctx context.Context, rec spoolRec, open Fetcher) error {
@@ -344,7 +403,7 @@ func (m *Manager) Run(ctx context.Context) {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
-		if n, err := m.Pending(); err == nil && n > 0 {
+		if n, err := m.loadPending(); err == nil && n > 0 {
 			m.Replay(ctx)
 		}
 		m.RefreshLocks(ctx)

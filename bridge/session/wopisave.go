@@ -1,0 +1,190 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/wopibridge/wopibridge/bridge/state"
+	"github.com/wopibridge/wopibridge/bridge/storage"
+)
+
+// Saves in WOPI mode. ONLYOFFICE Docs never retries a PutFile: a save that fails goes
+// to its "forgotten" store and the user's work is out of reach. So a PutFile that
+// storage refuses because it is unavailable (an upstream WOPI host that is down) is
+// kept in the same spool as Docs API saves, acknowledged, and written when storage is
+// back: with DS's lock, as the user who saved. Until then every operation on the file
+// first tries to write its spooled saves (Flush), so that nothing reads or writes the
+// file around them.
+
+// SpoolPut keeps the bytes of a PutFile that storage refused (cause), behind any
+// earlier spooled save of the file. lockID is DS's lock, user the token's user, base
+// the file's version before the save as the bridge last saw it ("" when unknown), and
+// unlock asks for DS's lock to be released once the bytes have landed (DS's last save
+// of a session, or an Unlock that arrived meanwhile).
+func (m *Manager) SpoolPut(ctx context.Context, fileID, lockID, user, base string, body io.Reader, unlock bool, cause error) error {
+	unlockFile := m.files.Lock(fileID)
+	defer unlockFile()
+	seq, err := m.nextSeq()
+	if err != nil {
+		return fmt.Errorf("%w: spool: %v (storage: %v)", ErrNotSafe, err, cause)
+	}
+	chunks, size, err := m.writeChunks(seq, body)
+	if err != nil {
+		m.dropChunks(seq)
+		return fmt.Errorf("%w: spool: %v (storage: %v)", ErrNotSafe, err, cause)
+	}
+	rec := spoolRec{FileID: fileID, LockID: lockID, Final: unlock, Chunks: chunks, Size: size, Created: m.now(),
+		WOPI: true, User: user, Base: base, Unlock: unlock}
+	if err := m.o.State.Update(func(tx state.Tx) error { return putJSON(tx, bucketSpool, seq, rec) }); err != nil {
+		m.dropChunks(seq)
+		return fmt.Errorf("%w: spool: %v (storage: %v)", ErrNotSafe, err, cause)
+	}
+	m.addPending(fileID, 1)
+	m.emit(Event{Kind: EventSpooled, FileID: fileID, Err: cause})
+	return nil
+}
+
+// UnlockWhenSaved asks for lockID to be released on fileID once its spooled saves have
+// landed: DS unlocked while they were waiting. False when no save of the file waits
+// under that lock.
+func (m *Manager) UnlockWhenSaved(fileID, lockID string) (bool, error) {
+	unlock := m.files.Lock(fileID)
+	defer unlock()
+	marked := false
+	err := m.o.State.Update(func(tx state.Tx) error {
+		last, rec := "", spoolRec{}
+		err := tx.ForEach(bucketSpool, func(k string, v []byte) error {
+			var r spoolRec
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err
+			}
+			if r.FileID == fileID {
+				last, rec = k, r
+			}
+			return nil
+		})
+		if err != nil || last == "" || !rec.WOPI || rec.LockID != lockID {
+			return err
+		}
+		rec.Unlock, marked = true, true
+		return putJSON(tx, bucketSpool, last, rec)
+	})
+	return marked, err
+}
+
+// Waiting says whether saves of fileID wait in the spool, as this process last saw it
+// (Run reloads it from the state store, so saves spooled by other replicas count too).
+func (m *Manager) Waiting(fileID string) bool {
+	m.pmu.Lock()
+	defer m.pmu.Unlock()
+	return m.pending[fileID] > 0
+}
+
+// Flush writes the spooled saves of fileID to storage, oldest first, and stops at the
+// first that storage still refuses (its error). Nothing waiting is nil.
+func (m *Manager) Flush(ctx context.Context, fileID string) error {
+	if !m.Waiting(fileID) {
+		return nil
+	}
+	entries, err := m.spooled(fileID)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := m.replayOne(ctx, e.seq, e.rec); err != nil {
+			m.emit(Event{Kind: EventReplayFailed, FileID: e.rec.FileID, Key: e.rec.Key, Err: err})
+			return fmt.Errorf("%w: %w", ErrSavePending, err)
+		}
+	}
+	return nil
+}
+
+type spoolEntry struct {
+	seq string
+	rec spoolRec
+}
+
+// spooled lists the spool, oldest first: every save, or those of fileID.
+func (m *Manager) spooled(fileID string) ([]spoolEntry, error) {
+	var entries []spoolEntry
+	err := m.o.State.View(func(tx state.Tx) error {
+		return tx.ForEach(bucketSpool, func(k string, v []byte) error {
+			var rec spoolRec
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return err
+			}
+			if fileID == "" || rec.FileID == fileID {
+				entries = append(entries, spoolEntry{k, rec})
+			}
+			return nil
+		})
+	})
+	return entries, err
+}
+
+// replayPut writes a spooled PutFile with DS's lock, as the user who saved (or, once
+// their upstream token has expired, with any token the storage still holds).
+func (m *Manager) replayPut(ctx context.Context, seq string, rec spoolRec) (storage.File, Outcome, error) {
+	open := func(context.Context) (io.ReadCloser, error) {
+		return io.NopCloser(&chunkReader{st: m.o.State, seq: seq, chunks: rec.Chunks}), nil
+	}
+	if rec.Landed {
+		return storage.File{}, Saved, nil // only the unlock was left
+	}
+	uctx := storage.WithUser(ctx, rec.User)
+	f, err := m.putFetched(uctx, rec.FileID, rec.LockID, open)
+	if errors.Is(err, storage.ErrUnauthorized) && rec.User != "" {
+		uctx = storage.WithUser(ctx, "")
+		f, err = m.putFetched(uctx, rec.FileID, rec.LockID, open)
+	}
+	var lc *storage.LockConflictError
+	switch {
+	case err == nil:
+		return f, Saved, nil
+	case errors.As(err, &lc) && lc.Current == "":
+		// DS's lock lapsed (or its Unlock went through) while storage was down: take
+		// it back only if nobody wrote since. (A save without a lock, DS's blank
+		// template into an empty file, meets this when the file is no longer empty.)
+		cur, serr := m.o.Storage.Stat(uctx, rec.FileID)
+		if serr != nil {
+			return storage.File{}, "", serr
+		}
+		if rec.LockID == "" || rec.Base == "" || cur.Version != rec.Base {
+			return storage.File{}, ConflictCopy, m.copyFromSpool(uctx, rec, open)
+		}
+		if _, err := m.o.Storage.Lock(uctx, rec.FileID, rec.LockID); err != nil {
+			return storage.File{}, "", err
+		}
+		// The lock stays taken unless DS asked for its release: its session may go on.
+		f, err = m.putFetched(uctx, rec.FileID, rec.LockID, open)
+		if err != nil {
+			return storage.File{}, "", err
+		}
+		return f, Saved, nil
+	case errors.As(err, &lc), errors.Is(err, storage.ErrNotFound):
+		return storage.File{}, ConflictCopy, m.copyFromSpool(uctx, rec, open)
+	}
+	return storage.File{}, "", err
+}
+
+// settlePut ends a replayed PutFile: its bytes are in storage (or in a copy); DS's lock
+// is released when asked. A failed release keeps the record, marked landed, so that
+// only the release is tried again.
+func (m *Manager) settlePut(ctx context.Context, seq string, rec spoolRec, outcome Outcome) error {
+	if rec.Unlock && outcome == Saved {
+		uctx := storage.WithUser(ctx, rec.User)
+		_, err := m.o.Storage.Unlock(uctx, rec.FileID, rec.LockID)
+		var lc *storage.LockConflictError
+		if err != nil && !errors.As(err, &lc) {
+			rec.Landed = true
+			if perr := m.o.State.Update(func(tx state.Tx) error { return putJSON(tx, bucketSpool, seq, rec) }); perr != nil {
+				return perr
+			}
+			return err
+		}
+	}
+	return nil
+}
