@@ -202,20 +202,8 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 func (m *Manager) Pending() (int, error) { return m.pendingFor("") }
 
 func (m *Manager) pendingFor(fileID string) (int, error) {
-	n := 0
-	err := m.o.State.View(func(tx state.Tx) error {
-		return tx.ForEach(bucketSpool, func(_ string, v []byte) error {
-			var rec spoolRec
-			if err := json.Unmarshal(v, &rec); err != nil {
-				return err
-			}
-			if fileID == "" || rec.FileID == fileID {
-				n++
-			}
-			return nil
-		})
-	})
-	return n, err
+	entries, err := m.spooled(fileID)
+	return len(entries), err
 }
 
 // Replay tries to write every spooled save to storage, oldest first. A file whose save
