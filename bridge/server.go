@@ -17,6 +17,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/sirupsen/logrus"
 
+	"github.com/wopibridge/wopibridge/bridge/internal/keymutex"
 	"github.com/wopibridge/wopibridge/bridge/session"
 	"github.com/wopibridge/wopibridge/bridge/state"
 	"github.com/wopibridge/wopibridge/bridge/storage"
@@ -71,7 +72,8 @@ type Server struct {
 	folderNames *folderNames
 	// versions is the last version of each file seen through the WOPI face of a remote
 	// storage: the base a save spooled while it is down is checked against.
-	versions *lru.Cache[string, string]
+	versions   *lru.Cache[string, string]
+	remotePuts keymutex.Map // PutFile on remote storage, one per file at a time
 
 	fileOps   map[wopiclient.Override]wopiOp
 	folderOps map[wopiclient.Override]wopiOp

@@ -1,10 +1,13 @@
 package bridge
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,7 +27,31 @@ import (
 // wopitest host), with a launch secret and a fake DS.
 type upstreamEnv struct {
 	*testEnv
-	up *wopitest.Server
+	up   *wopitest.Server
+	puts *putSignal // the PutFiles the bridge sends the upstream
+}
+
+// putSignal is the upstream client's transport: it says when a PutFile goes out, and
+// runs hold first when set (an error from it is the request's).
+type putSignal struct {
+	base http.RoundTripper
+	sent chan struct{}
+	hold atomic.Pointer[func() error]
+}
+
+func (p *putSignal) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get(wopiclient.HeaderOverride) == "PUT" {
+		select {
+		case p.sent <- struct{}{}:
+		default:
+		}
+		if hold := p.hold.Load(); hold != nil {
+			if err := (*hold)(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return p.base.RoundTrip(r)
 }
 
 func newUpstreamEnv(t *testing.T) *upstreamEnv {
@@ -38,7 +65,9 @@ func newUpstreamEnv(t *testing.T) *upstreamEnv {
 	}
 	t.Cleanup(func() { st.Close() })
 	origin, _ := url.Parse(up.URL)
-	backend, err := wopi.New(wopi.Options{Origins: []*url.URL{origin}, State: st, HTTP: up.Client(), TempDir: t.TempDir()})
+	signal := &putSignal{base: up.Client().Transport, sent: make(chan struct{}, 16)}
+	client := &http.Client{Transport: signal}
+	backend, err := wopi.New(wopi.Options{Origins: []*url.URL{origin}, State: st, HTTP: client, TempDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +84,7 @@ func newUpstreamEnv(t *testing.T) *upstreamEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	return &upstreamEnv{testEnv: &testEnv{t: t, srv: srv, store: backend, state: st, clock: clock, logs: logs}, up: up}
+	return &upstreamEnv{testEnv: &testEnv{t: t, srv: srv, store: backend, state: st, clock: clock, logs: logs}, up: up, puts: signal}
 }
 
 // upFile is a file on the upstream with a token for one user.
@@ -371,4 +400,109 @@ func TestUpstreamComparePageUsesLinks(t *testing.T) {
 		}
 	}
 	var _ storage.Registrar = e.store.(*wopi.Backend)
+}
+
+// upstreamWOPISession is the bridge's file id and access token for an edit session of
+// f (a WOPI session through the bridge) by user.
+func (e *upstreamEnv) upstreamWOPISession(f upFile, user string) (string, string) {
+	e.t.Helper()
+	r, s := e.session(e.launchFor(user, f, nil), "?action=edit")
+	if r.code != http.StatusOK {
+		e.t.Fatalf("session: %d %s", r.code, r.body)
+	}
+	tok, err := e.srv.tokens.verify(s.AccessToken)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok.File, s.AccessToken
+}
+
+// A PutFile the upstream cannot take is kept and acknowledged (DS never retries one);
+// until the upstream takes it, the file is served to nobody; DS's Unlock waits for it.
+func TestUpstreamPutFileKeptWhileUpstreamDown(t *testing.T) {
+	e := newUpstreamEnv(t)
+	f := e.addFile("report.docx", "v1", "alice", true)
+	id, tok := e.upstreamWOPISession(f, "alice")
+	path := e.filePath(id)
+	lock := []string{"X-WOPI-Lock", "dslock"}
+	wantStatus(t, e.wopi(http.MethodGet, path, tok, nil), http.StatusOK)
+	wantStatus(t, e.wopi(http.MethodPost, path, tok, nil, append([]string{"X-WOPI-Override", "LOCK"}, lock...)...), http.StatusOK)
+
+	e.up.SetUnreachable(true)
+	w := e.wopi(http.MethodPost, path+"/contents", tok, strings.NewReader("v2, kept"),
+		append([]string{"X-WOPI-Override", "PUT", "X-LOOL-WOPI-IsExitSave", "true"}, lock...)...)
+	if w.Code != http.StatusOK || strings.TrimSpace(w.Body.String()) != "{}" {
+		t.Fatalf("PutFile with the upstream down: %d %q", w.Code, w.Body.String())
+	}
+	if !strings.Contains(e.logs.String(), "event=spooled") {
+		t.Errorf("no spooled event in the log:\n%s", e.logs.String())
+	}
+	wantStatus(t, e.wopi(http.MethodPost, path, tok, nil, append([]string{"X-WOPI-Override", "UNLOCK"}, lock...)...), http.StatusOK)
+	// Nothing reads or changes the file around the waiting save.
+	wantStatus(t, e.wopi(http.MethodGet, path, tok, nil), http.StatusServiceUnavailable)
+	wantStatus(t, e.wopi(http.MethodGet, path+"/contents", tok, nil), http.StatusServiceUnavailable)
+	wantStatus(t, e.wopi(http.MethodPost, path, tok, nil, "X-WOPI-Override", "RENAME_FILE", "X-WOPI-RequestedName", "other"), http.StatusServiceUnavailable)
+	if got := string(e.up.Content(f.id)); got != "v1" || e.up.Lock(f.id) != "dslock" {
+		t.Fatalf("upstream while down: %q locked %q", got, e.up.Lock(f.id))
+	}
+
+	e.up.SetUnreachable(false)
+	w = e.wopi(http.MethodGet, path+"/contents", tok, nil)
+	if w.Code != http.StatusOK || w.Body.String() != "v2, kept" {
+		t.Fatalf("GetFile once the upstream is back: %d %q", w.Code, w.Body.String())
+	}
+	if got := string(e.up.Content(f.id)); got != "v2, kept" || e.up.Lock(f.id) != "" {
+		t.Errorf("upstream after the replay: %q locked %q", got, e.up.Lock(f.id))
+	}
+	if !strings.Contains(e.logs.String(), "event=replayed") {
+		t.Errorf("no replayed event in the log")
+	}
+}
+
+// Two PutFiles of one file: the first fails at the upstream while the second arrives.
+// The second waits, and lands after the first: the newer bytes are the file's.
+func TestUpstreamPutFilesKeepTheirOrder(t *testing.T) {
+	e := newUpstreamEnv(t)
+	f := e.addFile("report.docx", "v1", "alice", true)
+	id, tok := e.upstreamWOPISession(f, "alice")
+	path := e.filePath(id)
+	lock := []string{"X-WOPI-Lock", "dslock"}
+	wantStatus(t, e.wopi(http.MethodPost, path, tok, nil, append([]string{"X-WOPI-Override", "LOCK"}, lock...)...), http.StatusOK)
+
+	// The first PutFile fails (the connection drops) once the second one has gone
+	// out, or after 300 ms if the second one does not (it must wait for the first).
+	var n atomic.Int32
+	var once sync.Once
+	secondOut := make(chan struct{})
+	hold := func() error {
+		if n.Add(1) == 1 {
+			select {
+			case <-secondOut:
+			case <-time.After(300 * time.Millisecond):
+			}
+			return errors.New("connection reset by peer")
+		}
+		once.Do(func() { close(secondOut) })
+		return nil
+	}
+	e.puts.hold.Store(&hold)
+	put := func(content string) <-chan int {
+		done := make(chan int, 1)
+		go func() {
+			done <- e.wopi(http.MethodPost, path+"/contents", tok, strings.NewReader(content),
+				append([]string{"X-WOPI-Override", "PUT"}, lock...)...).Code
+		}()
+		return done
+	}
+	first := put("older")
+	<-e.puts.sent // the first PutFile is on its way to the upstream
+	second := put("newer")
+	if c1, c2 := <-first, <-second; c1 != http.StatusOK || c2 != http.StatusOK {
+		t.Fatalf("PutFiles answered %d and %d", c1, c2)
+	}
+	wantStatus(t, e.wopi(http.MethodGet, path, tok, nil), http.StatusOK)
+	if got := string(e.up.Content(f.id)); got != "newer" {
+		t.Errorf("upstream holds %q, want the newer save", got)
+	}
+
 }

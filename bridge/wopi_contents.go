@@ -133,7 +133,14 @@ func (s *Server) putRemote(w http.ResponseWriter, r *http.Request, c *wopiCall, 
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return storage.File{}, err
 	}
+	// One PutFile of a file at a time from here: a save must not land between an
+	// earlier one's failure and its spooling, to be overwritten by it at the replay.
+	unlock := s.remotePuts.Lock(c.id)
+	defer unlock()
 	cause := c.waiting
+	if cause == nil {
+		cause = s.docs.sessions.Flush(r.Context(), c.id) // spooled by a PutFile just before
+	}
 	if cause == nil {
 		f, err := s.store.Put(r.Context(), c.id, lockID, tmp, s.maxSize)
 		if !errors.Is(err, storage.ErrUnavailable) {
