@@ -80,7 +80,7 @@ func newMetrics() *metrics {
 		}, []string{"face", "operation"}),
 		sessionEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "docs_save_events_total",
-			Help: "Docs API save pipeline events: saved (written to storage, then acknowledged), spooled (storage refused; kept in the state store and acknowledged), replayed (a spooled save reached storage), replay_failed, conflict_copy (the lock was lost; saved as a copy), repeated (a save repeated for a saved key; nothing written), lock_refresh_failed.",
+			Help: "Save pipeline events, of Docs API saves and of WOPI PutFiles that storage refused: saved (written to storage, then acknowledged), spooled (storage refused; kept in the state store and acknowledged), replayed (a spooled save reached storage), replay_failed, conflict_copy (the lock was lost; saved as a copy), repeated (a save repeated for a saved key; nothing written), lock_refresh_failed.",
 		}, []string{"event"}),
 		discovery: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "discovery_fetches_total",
@@ -108,6 +108,14 @@ func newMetrics() *metrics {
 	}
 	m.http = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 	return m
+}
+
+// watchWaitingSaves exports how many saves wait in the spool for storage.
+func (m *metrics) watchWaitingSaves(count func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: metricsNamespace, Name: "saves_waiting",
+		Help: "Saves acknowledged to ONLYOFFICE Docs and kept in the state store because storage refused them, not yet written (as this process last saw the spool).",
+	}, func() float64 { return float64(count()) }))
 }
 
 // observeRequest counts a finished request from what the middleware knows about it.

@@ -174,6 +174,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s.docs.sessions = sessions
+	s.metrics.watchWaitingSaves(sessions.WaitingTotal)
 	s.fileOps = s.fileOverrides()
 	s.folderOps = s.folderOverrides()
 	s.handler = s.middleware(s.filterIPs(s.routes()))

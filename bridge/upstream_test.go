@@ -445,6 +445,9 @@ func TestUpstreamPutFileKeptWhileUpstreamDown(t *testing.T) {
 	if got := string(e.up.Content(f.id)); got != "v1" || e.up.Lock(f.id) != "dslock" {
 		t.Fatalf("upstream while down: %q locked %q", got, e.up.Lock(f.id))
 	}
+	if m := e.do(http.MethodGet, "/metrics", nil).Body.String(); !strings.Contains(m, "\nwopibridge_saves_waiting 1\n") {
+		t.Errorf("metrics while the save waits:\n%s", grepLines(m, "saves_waiting"))
+	}
 
 	e.up.SetUnreachable(false)
 	w = e.wopi(http.MethodGet, path+"/contents", tok, nil)
@@ -457,7 +460,11 @@ func TestUpstreamPutFileKeptWhileUpstreamDown(t *testing.T) {
 	if !strings.Contains(e.logs.String(), "event=replayed") {
 		t.Errorf("no replayed event in the log")
 	}
+	if m := e.do(http.MethodGet, "/metrics", nil).Body.String(); !strings.Contains(m, "\nwopibridge_saves_waiting 0\n") {
+		t.Errorf("metrics after the replay:\n%s", grepLines(m, "saves_waiting"))
+	}
 }
+
 
 // Two PutFiles of one file: the first fails at the upstream while the second arrives.
 // The second waits, and lands after the first: the newer bytes are the file's.

@@ -83,6 +83,17 @@ func (m *Manager) Waiting(fileID string) bool {
 	return m.pending[fileID] > 0
 }
 
+// WaitingTotal is the number of spooled saves, as this process last saw the spool.
+func (m *Manager) WaitingTotal() int {
+	m.pmu.Lock()
+	defer m.pmu.Unlock()
+	n := 0
+	for _, c := range m.pending {
+		n += c
+	}
+	return n
+}
+
 // Flush writes the spooled saves of fileID to storage, oldest first, and stops at the
 // first that storage still refuses (its error). Nothing waiting is nil.
 func (m *Manager) Flush(ctx context.Context, fileID string) error {
