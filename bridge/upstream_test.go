@@ -465,7 +465,6 @@ func TestUpstreamPutFileKeptWhileUpstreamDown(t *testing.T) {
 	}
 }
 
-
 // Two PutFiles of one file: the first fails at the upstream while the second arrives.
 // The second waits, and lands after the first: the newer bytes are the file's.
 func TestUpstreamPutFilesKeepTheirOrder(t *testing.T) {
