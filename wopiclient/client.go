@@ -150,7 +150,7 @@ func (c *Client) do(ctx context.Context, k *call) (*http.Response, error) {
 	if c.UserAgent != "" {
 		req.Header.Set("User-Agent", c.UserAgent)
 	}
-	resp, err := c.httpClient().Do(req)
+	resp, err := c.send(req)
 	if err != nil {
 		return nil, k.failure(nil, err)
 	}
@@ -159,6 +159,26 @@ func (c *Client) do(ctx context.Context, k *call) (*http.Response, error) {
 	}
 	drain(resp.Body)
 	return nil, k.failure(resp, nil)
+}
+
+// send sends req with the injected client. A GET or HEAD without a body goes straight
+// to a wopiclient.Transport when the client adds nothing of its own (no cookie jar, no
+// overall timeout): CheckFileInfo is the call a bridge in front of a host makes most.
+// A redirect it answers is sent again through the client, which follows it under the
+// redirect policy.
+func (c *Client) send(req *http.Request) (*http.Response, error) {
+	if c.HTTP == nil {
+		return c.httpClient().Do(req)
+	}
+	if t, ok := c.HTTP.Transport.(*Transport); ok && c.HTTP.Jar == nil && c.HTTP.Timeout == 0 &&
+		(req.Method == http.MethodGet || req.Method == http.MethodHead) && req.Body == http.NoBody {
+		resp, err := t.RoundTrip(req)
+		if err != nil || resp.StatusCode < 300 || resp.StatusCode >= 400 {
+			return resp, err
+		}
+		drain(resp.Body)
+	}
+	return c.httpClient().Do(req)
 }
 
 // httpClient is the injected client with a redirect policy on top: a POST is never

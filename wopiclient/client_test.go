@@ -34,7 +34,7 @@ func newHost(t *testing.T, content string) *host {
 	id, src := srv.AddFile("report.docx", []byte(content))
 	return &host{
 		srv:   srv,
-		c:     &wopiclient.Client{HTTP: srv.Client(), UserAgent: "wopibridge-test"},
+		c:     &wopiclient.Client{HTTP: wopiclient.NewHTTPClient(), UserAgent: "wopibridge-test"},
 		id:    id,
 		src:   src,
 		token: srv.Token(id, "alice", true),
@@ -531,7 +531,15 @@ func TestCheckURL(t *testing.T) {
 	}
 }
 
+// TestRedirects runs with the default client and with the one a bridge uses (whose GETs
+// skip http.Client until a redirect comes).
 func TestRedirects(t *testing.T) {
+	for name, hc := range map[string]*http.Client{"default client": nil, "bridge client": wopiclient.NewHTTPClient()} {
+		t.Run(name, func(t *testing.T) { testRedirects(t, hc) })
+	}
+}
+
+func testRedirects(t *testing.T, hc *http.Client) {
 	h := newHost(t, "content")
 	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "elsewhere")
@@ -554,7 +562,7 @@ func TestRedirects(t *testing.T) {
 		}
 		return nil
 	}
-	c := &wopiclient.Client{CheckURL: allowed}
+	c := &wopiclient.Client{HTTP: hc, CheckURL: allowed}
 
 	rc, err := c.GetFile(t.Context(), redirector.URL+"/wopi/files/1", "t", 0)
 	if err != nil {
