@@ -47,6 +47,9 @@ func (f *faulty) Unlock(ctx context.Context, id, lockID string) (storage.File, e
 	if f.failUnlock.Load() {
 		return storage.File{}, errDiskFull
 	}
+	if u, ok := storage.UserFrom(ctx); ok && f.refuseUser.Load() == u {
+		return storage.File{}, storage.ErrUnauthorized
+	}
 	return f.Backend.Unlock(ctx, id, lockID)
 }
 

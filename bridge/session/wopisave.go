@@ -182,20 +182,24 @@ func (m *Manager) replayPut(ctx context.Context, seq string, rec spoolRec) (stor
 }
 
 // settlePut ends a replayed PutFile: its bytes are in storage (or in a copy); DS's lock
-// is released when asked. A failed release keeps the record, marked landed, so that
-// only the release is tried again.
+// is released when asked (as the user who saved, or with any token once theirs has
+// expired). A lock that is gone, or no longer DS's, needs no release. A failed release
+// keeps the record, marked landed, so that only the release is tried again.
 func (m *Manager) settlePut(ctx context.Context, seq string, rec spoolRec, outcome Outcome) error {
-	if rec.Unlock && outcome == Saved {
-		uctx := storage.WithUser(ctx, rec.User)
-		_, err := m.o.Storage.Unlock(uctx, rec.FileID, rec.LockID)
-		var lc *storage.LockConflictError
-		if err != nil && !errors.As(err, &lc) {
-			rec.Landed = true
-			if perr := m.o.State.Update(func(tx state.Tx) error { return putJSON(tx, bucketSpool, seq, rec) }); perr != nil {
-				return perr
-			}
-			return err
-		}
+	if !rec.Unlock || outcome != Saved {
+		return nil
 	}
-	return nil
+	_, err := m.o.Storage.Unlock(storage.WithUser(ctx, rec.User), rec.FileID, rec.LockID)
+	if errors.Is(err, storage.ErrUnauthorized) && rec.User != "" {
+		_, err = m.o.Storage.Unlock(storage.WithUser(ctx, ""), rec.FileID, rec.LockID)
+	}
+	var lc *storage.LockConflictError
+	if err == nil || errors.As(err, &lc) || errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	rec.Landed = true
+	if perr := m.o.State.Update(func(tx state.Tx) error { return putJSON(tx, bucketSpool, seq, rec) }); perr != nil {
+		return perr
+	}
+	return err
 }

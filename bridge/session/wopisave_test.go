@@ -231,8 +231,8 @@ func TestSpooledPutWithoutTheUsersToken(t *testing.T) {
 	if err := e.m.Flush(ctx, e.fileID); err != nil {
 		t.Fatal(err)
 	}
-	if got := string(e.content(e.fileID)); got != "final" {
-		t.Fatalf("content %q", got)
+	if got := string(e.content(e.fileID)); got != "final" || e.lock() != "" || e.m.Waiting(e.fileID) {
+		t.Fatalf("content %q, lock %q, waiting %v", got, e.lock(), e.m.Waiting(e.fileID))
 	}
 	if u := e.store.lastUser.Load(); u != "" {
 		t.Errorf("the last write acted for %q, want no user (any token)", u)
