@@ -103,6 +103,9 @@ func (t *Transport) CloseIdleConnections() {
 	t.mu.Unlock()
 	for _, conns := range idle {
 		for _, pc := range conns {
+			if pc.idle != nil {
+				pc.idle.Stop()
+			}
 			pc.conn.Close()
 		}
 	}
