@@ -27,6 +27,7 @@ import (
 	"github.com/wopibridge/wopibridge/bridge/storage/fs"
 	"github.com/wopibridge/wopibridge/bridge/storage/wopi"
 	"github.com/wopibridge/wopibridge/wopiclient"
+	"github.com/wopibridge/wopibridge/wopiclient/wopitest"
 )
 
 // What fronting an upstream costs a CheckFileInfo, in one run:
@@ -77,6 +78,34 @@ func BenchmarkCheckFileInfoUpstream(b *testing.B) {
 	b.Run("ParallelProxy", func(b *testing.B) {
 		alternateParallel(b, env.client, env.directURL, proxied, "proxy")
 	})
+}
+
+// The same over the smallest upstream there is, the in-repo fake WOPI host (an
+// in-memory map behind net/http): the front's own cost weighs more against it.
+//
+//	go test ./e2e -run '^$' -bench CheckFileInfoFakeUpstream -benchtime 5000x -count 5
+func BenchmarkCheckFileInfoFakeUpstream(b *testing.B) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	b.Cleanup(client.CloseIdleConnections)
+	host := wopitest.NewServer(b)
+	id, src := host.AddFile("bench.docx", []byte(strings.Repeat("x", 4096)))
+	token := host.Token(id, "alice", true)
+	origin, _ := url.Parse(host.URL)
+	upstreamClient := wopiclient.NewHTTPClient()
+	b.Cleanup(upstreamClient.CloseIdleConnections)
+	st := benchState(b)
+	frontStore, err := wopi.New(wopi.Options{Origins: []*url.URL{origin}, State: st, HTTP: upstreamClient, TempDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	frontURL := benchBridge(b, frontStore, st)
+	front := benchSession(b, client, frontURL, benchLaunch(b, jwt.MapClaims{
+		"wopisrc": src, "access_token": token, "access_token_ttl": host.TokenTTL(token),
+	}))
+	direct := src + "?access_token=" + url.QueryEscape(token)
+	through := front.WopiSrc + "?access_token=" + url.QueryEscape(front.AccessToken)
+	b.Run("Alternating", func(b *testing.B) { alternate(b, client, direct, through, "front") })
+	b.Run("ParallelFront", func(b *testing.B) { alternateParallel(b, client, direct, through, "front") })
 }
 
 // alternateParallel sends b.N CheckFileInfo requests to direct and b.N to other, in
