@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wopibridge/wopibridge/bridge/internal/keymutex"
@@ -135,6 +136,7 @@ type Manager struct {
 
 	pmu     sync.Mutex
 	pending map[string]int // file id → spooled saves, as last seen
+	waiting atomic.Int64   // their sum: most requests need to look no further
 }
 
 // New makes a Manager. Call Run to start the background work.

@@ -346,6 +346,15 @@ func (m *Manager) addPending(fileID string, n int) {
 	if m.pending[fileID] += n; m.pending[fileID] <= 0 {
 		delete(m.pending, fileID)
 	}
+	m.waiting.Store(int64(sum(m.pending)))
+}
+
+func sum(counts map[string]int) int {
+	n := 0
+	for _, c := range counts {
+		n += c
+	}
+	return n
 }
 
 // loadPending counts the spooled saves per file from the state store, and returns how
@@ -361,6 +370,7 @@ func (m *Manager) loadPending() (int, error) {
 	}
 	m.pmu.Lock()
 	m.pending = counts
+	m.waiting.Store(int64(len(entries)))
 	m.pmu.Unlock()
 	return len(entries), nil
 }

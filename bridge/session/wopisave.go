@@ -78,21 +78,16 @@ func (m *Manager) UnlockWhenSaved(fileID, lockID string) (bool, error) {
 // Waiting says whether saves of fileID wait in the spool, as this process last saw it
 // (Run reloads it from the state store, so saves spooled by other replicas count too).
 func (m *Manager) Waiting(fileID string) bool {
+	if m.waiting.Load() == 0 {
+		return false
+	}
 	m.pmu.Lock()
 	defer m.pmu.Unlock()
 	return m.pending[fileID] > 0
 }
 
 // WaitingTotal is the number of spooled saves, as this process last saw the spool.
-func (m *Manager) WaitingTotal() int {
-	m.pmu.Lock()
-	defer m.pmu.Unlock()
-	n := 0
-	for _, c := range m.pending {
-		n += c
-	}
-	return n
-}
+func (m *Manager) WaitingTotal() int { return int(m.waiting.Load()) }
 
 // Flush writes the spooled saves of fileID to storage, oldest first, and stops at the
 // first that storage still refuses (its error). Nothing waiting is nil.
