@@ -402,31 +402,31 @@ func TestUpstreamComparePageUsesLinks(t *testing.T) {
 	var _ storage.Registrar = e.store.(*wopi.Backend)
 }
 
-// upstreamWOPISession is the bridge's file id and access token for an edit session of
-// f (a WOPI session through the bridge) by user.
-func (e *upstreamEnv) upstreamWOPISession(f upFile, user string) (string, string) {
+// dsSession is a WOPI edit session by alice, through the bridge, on a new upstream file
+// holding "v1", locked as DS locks it: the upstream file, the bridge's WOPI path for it,
+// the access token, and the X-WOPI-Lock header DS sends.
+func (e *upstreamEnv) dsSession() (f upFile, path, tok string, lock []string) {
 	e.t.Helper()
-	r, s := e.session(e.launchFor(user, f, nil), "?action=edit")
+	f = e.addFile("report.docx", "v1", "alice", true)
+	r, s := e.session(e.launchFor("alice", f, nil), "?action=edit")
 	if r.code != http.StatusOK {
 		e.t.Fatalf("session: %d %s", r.code, r.body)
 	}
-	tok, err := e.srv.tokens.verify(s.AccessToken)
+	t, err := e.srv.tokens.verify(s.AccessToken)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return tok.File, s.AccessToken
+	path, tok, lock = e.filePath(t.File), s.AccessToken, []string{"X-WOPI-Lock", "dslock"}
+	wantStatus(e.t.(*testing.T), e.wopi(http.MethodGet, path, tok, nil), http.StatusOK)
+	wantStatus(e.t.(*testing.T), e.wopi(http.MethodPost, path, tok, nil, append([]string{"X-WOPI-Override", "LOCK"}, lock...)...), http.StatusOK)
+	return f, path, tok, lock
 }
 
 // A PutFile the upstream cannot take is kept and acknowledged (DS never retries one);
 // until the upstream takes it, the file is served to nobody; DS's Unlock waits for it.
 func TestUpstreamPutFileKeptWhileUpstreamDown(t *testing.T) {
 	e := newUpstreamEnv(t)
-	f := e.addFile("report.docx", "v1", "alice", true)
-	id, tok := e.upstreamWOPISession(f, "alice")
-	path := e.filePath(id)
-	lock := []string{"X-WOPI-Lock", "dslock"}
-	wantStatus(t, e.wopi(http.MethodGet, path, tok, nil), http.StatusOK)
-	wantStatus(t, e.wopi(http.MethodPost, path, tok, nil, append([]string{"X-WOPI-Override", "LOCK"}, lock...)...), http.StatusOK)
+	f, path, tok, lock := e.dsSession()
 
 	e.up.SetUnreachable(true)
 	w := e.wopi(http.MethodPost, path+"/contents", tok, strings.NewReader("v2, kept"),
@@ -469,11 +469,7 @@ func TestUpstreamPutFileKeptWhileUpstreamDown(t *testing.T) {
 // The second waits, and lands after the first: the newer bytes are the file's.
 func TestUpstreamPutFilesKeepTheirOrder(t *testing.T) {
 	e := newUpstreamEnv(t)
-	f := e.addFile("report.docx", "v1", "alice", true)
-	id, tok := e.upstreamWOPISession(f, "alice")
-	path := e.filePath(id)
-	lock := []string{"X-WOPI-Lock", "dslock"}
-	wantStatus(t, e.wopi(http.MethodPost, path, tok, nil, append([]string{"X-WOPI-Override", "LOCK"}, lock...)...), http.StatusOK)
+	f, path, tok, lock := e.dsSession()
 
 	// The first PutFile fails (the connection drops) once the second one has gone
 	// out, or after 300 ms if the second one does not (it must wait for the first).
