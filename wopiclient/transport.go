@@ -34,8 +34,8 @@ func NewHTTPClient() *http.Client {
 // Transport sends the requests a WOPI client makes most often, CheckFileInfo and GetFile,
 // on the caller's goroutine: over HTTP/1.1 connections of its own, kept alive, with
 // none of http.Transport's hand-offs between goroutines per request. A bridge in front
-// of a host makes one upstream CheckFileInfo per CheckFileInfo it answers, and those
-// hand-offs were a fifth of its time.
+// of a host makes one upstream CheckFileInfo per CheckFileInfo it answers; sending it
+// this way saved about a tenth of the front's CPU per request.
 //
 // Only GET and HEAD requests without a body go that way, unless a proxy is to be used
 // for them or Base dials in a way of its own; everything else (locks, PutFile,
