@@ -5,7 +5,6 @@ package bridge
 import (
 	"errors"
 	"fmt"
-	lru "github.com/hashicorp/golang-lru/v2"
 	"io"
 	"net/http"
 	"net/url"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/sirupsen/logrus"
 
 	"github.com/wopibridge/wopibridge/bridge/internal/keymutex"
