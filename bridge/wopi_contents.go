@@ -100,9 +100,7 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, c *wopiCall) er
 	if err != nil || f.ID == "" {
 		return err
 	}
-	if s.remote() {
-		s.versions.Add(c.id, f.Version)
-	}
+	s.sawVersion(f)
 	setHeader(w.Header(), wopiclient.HeaderItemVersion, f.Version)
 	// ONLYOFFICE adopts LastModifiedTime from this reply (as Nextcloud hosts send it).
 	return s.writeJSON(w, http.StatusOK, struct {
@@ -162,6 +160,14 @@ func (s *Server) putRemote(w http.ResponseWriter, r *http.Request, c *wopiCall, 
 
 // headerIsExitSave marks DS's last PutFile of a session (Collabora's header name).
 const headerIsExitSave = "X-LOOL-WOPI-IsExitSave"
+
+// sawVersion notes f's version, on a remote storage: the base a save spooled while it
+// is down is checked against.
+func (s *Server) sawVersion(f storage.File) {
+	if s.remote() {
+		s.versions.Add(f.ID, f.Version)
+	}
+}
 
 // remote says whether storage is another server's (an upstream WOPI host) rather than
 // the bridge's own disk.

@@ -45,9 +45,7 @@ func (s *Server) checkFileInfo(w http.ResponseWriter, r *http.Request, c *wopiCa
 	if err != nil {
 		return err
 	}
-	if s.remote() {
-		s.versions.Add(f.ID, f.Version)
-	}
+	s.sawVersion(f)
 	userInfo, err := s.userInfo(c.tok.User, f.ID)
 	if err != nil {
 		return err

@@ -90,20 +90,8 @@ func BenchmarkCheckFileInfoFakeUpstream(b *testing.B) {
 	host := wopitest.NewServer(b)
 	id, src := host.AddFile("bench.docx", []byte(strings.Repeat("x", 4096)))
 	token := host.Token(id, "alice", true)
-	origin, _ := url.Parse(host.URL)
-	upstreamClient := wopiclient.NewHTTPClient()
-	b.Cleanup(upstreamClient.CloseIdleConnections)
-	st := benchState(b)
-	frontStore, err := wopi.New(wopi.Options{Origins: []*url.URL{origin}, State: st, HTTP: upstreamClient, TempDir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	frontURL := benchBridge(b, frontStore, st)
-	front := benchSession(b, client, frontURL, benchLaunch(b, jwt.MapClaims{
-		"wopisrc": src, "access_token": token, "access_token_ttl": host.TokenTTL(token),
-	}))
+	through := benchFront(b, client, host.URL, src, token, host.TokenTTL(token))
 	direct := src + "?access_token=" + url.QueryEscape(token)
-	through := front.WopiSrc + "?access_token=" + url.QueryEscape(front.AccessToken)
 	b.Run("Alternating", func(b *testing.B) { alternate(b, client, direct, through, "front") })
 	b.Run("ParallelFront", func(b *testing.B) { alternateParallel(b, client, direct, through, "front") })
 }
@@ -221,24 +209,30 @@ func newFrontBench(b *testing.B) *frontBench {
 	}
 	up := benchSession(b, client, upURL, benchLaunch(b, jwt.MapClaims{"file": f.ID}))
 
-	// The front: a bridge whose storage is the upstream, with its own connections.
-	frontState := benchState(b)
-	origin, _ := url.Parse(upURL)
-	upstreamClient := wopiclient.NewHTTPClient() // as serve builds it
-	b.Cleanup(upstreamClient.CloseIdleConnections)
-	frontStore, err := wopi.New(wopi.Options{Origins: []*url.URL{origin}, State: frontState, HTTP: upstreamClient, TempDir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	frontURL := benchBridge(b, frontStore, frontState)
-	front := benchSession(b, client, frontURL, benchLaunch(b, jwt.MapClaims{
-		"wopisrc": up.WopiSrc, "access_token": up.AccessToken, "access_token_ttl": up.AccessTokenTTL,
-	}))
 	return &frontBench{
 		client:    client,
 		directURL: up.WopiSrc + "?access_token=" + url.QueryEscape(up.AccessToken),
-		frontURL:  front.WopiSrc + "?access_token=" + url.QueryEscape(front.AccessToken),
+		frontURL:  benchFront(b, client, upURL, up.WopiSrc, up.AccessToken, up.AccessTokenTTL),
 	}
+}
+
+// benchFront serves a bridge whose storage is the WOPI host at origin, with its own
+// connections to it (the client serve makes), and returns the CheckFileInfo URL, with
+// its access token, of alice's session there on the host's file src.
+func benchFront(b *testing.B, client *http.Client, origin, src, token string, ttl int64) string {
+	b.Helper()
+	o, _ := url.Parse(origin)
+	upstreamClient := wopiclient.NewHTTPClient()
+	b.Cleanup(upstreamClient.CloseIdleConnections)
+	st := benchState(b)
+	store, err := wopi.New(wopi.Options{Origins: []*url.URL{o}, State: st, HTTP: upstreamClient, TempDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := benchSession(b, client, benchBridge(b, store, st), benchLaunch(b, jwt.MapClaims{
+		"wopisrc": src, "access_token": token, "access_token_ttl": ttl,
+	}))
+	return s.WopiSrc + "?access_token=" + url.QueryEscape(s.AccessToken)
 }
 
 func benchState(b *testing.B) state.Store {

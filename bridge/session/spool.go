@@ -41,25 +41,13 @@ func chunkKey(seq string, i int) string { return fmt.Sprintf("%s/%08d", seq, i) 
 // spoolSave keeps the bytes of a save in the state store because storage refused them
 // (cause). The session keeps its lock until the replay lands.
 func (m *Manager) spoolSave(ctx context.Context, key, fileID string, sess *sessionRec, fetch Fetcher, final bool, cause error) (Outcome, error) {
-	seq, err := m.nextSeq()
-	if err != nil {
-		return "", fmt.Errorf("%w: spool: %v (storage: %v)", ErrNotSafe, err, cause)
-	}
 	body, err := fetch(ctx)
 	if err != nil {
 		return "", fmt.Errorf("%w: download: %v (storage: %v)", ErrNotSafe, err, cause)
 	}
-	chunks, size, err := m.writeChunks(seq, body)
-	body.Close()
-	if err != nil {
-		m.dropChunks(seq)
-		return "", fmt.Errorf("%w: spool: %v (storage: %v)", ErrNotSafe, err, cause)
-	}
-	rec := spoolRec{FileID: fileID, Key: key, LockID: sess.LockID, Final: final, Chunks: chunks, Size: size, Created: m.now()}
-	err = m.o.State.Update(func(tx state.Tx) error {
-		if err := putJSON(tx, bucketSpool, seq, rec); err != nil {
-			return err
-		}
+	defer body.Close()
+	rec := spoolRec{FileID: fileID, Key: key, LockID: sess.LockID, Final: final}
+	err = m.keep(rec, body, cause, func(tx state.Tx) error {
 		cur, err := getSession(tx, fileID)
 		if err != nil {
 			return err
@@ -83,12 +71,37 @@ func (m *Manager) spoolSave(ctx context.Context, key, fileID string, sess *sessi
 		return putJSON(tx, bucketKeys, key, k)
 	})
 	if err != nil {
-		m.dropChunks(seq)
-		return "", fmt.Errorf("%w: spool: %v (storage: %v)", ErrNotSafe, err, cause)
+		return "", err
 	}
-	m.addPending(fileID, 1)
-	m.emit(Event{Kind: EventSpooled, FileID: fileID, Key: key, Err: cause})
 	return Spooled, nil
+}
+
+// keep writes body to the spool as the save rec describes (its chunks, size and time
+// filled in), with also done in the transaction that writes the record: the save is
+// spooled once that commits. Failing, it leaves nothing behind.
+func (m *Manager) keep(rec spoolRec, body io.Reader, cause error, also func(state.Tx) error) error {
+	seq, err := m.nextSeq()
+	if err == nil {
+		rec.Chunks, rec.Size, err = m.writeChunks(seq, body)
+	}
+	if err == nil {
+		rec.Created = m.now()
+		err = m.o.State.Update(func(tx state.Tx) error {
+			if err := putJSON(tx, bucketSpool, seq, rec); err != nil || also == nil {
+				return err
+			}
+			return also(tx)
+		})
+	}
+	if err != nil {
+		if seq != "" {
+			m.dropChunks(seq)
+		}
+		return fmt.Errorf("%w: spool: %v (storage: %v)", ErrNotSafe, err, cause)
+	}
+	m.addPending(rec.FileID, 1)
+	m.emit(Event{Kind: EventSpooled, FileID: rec.FileID, Key: rec.Key, Err: cause})
+	return nil
 }
 
 func (m *Manager) nextSeq() (string, error) {

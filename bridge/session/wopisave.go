@@ -27,52 +27,26 @@ import (
 func (m *Manager) SpoolPut(ctx context.Context, fileID, lockID, user, base string, body io.Reader, unlock bool, cause error) error {
 	unlockFile := m.files.Lock(fileID)
 	defer unlockFile()
-	seq, err := m.nextSeq()
-	if err != nil {
-		return fmt.Errorf("%w: spool: %v (storage: %v)", ErrNotSafe, err, cause)
-	}
-	chunks, size, err := m.writeChunks(seq, body)
-	if err != nil {
-		m.dropChunks(seq)
-		return fmt.Errorf("%w: spool: %v (storage: %v)", ErrNotSafe, err, cause)
-	}
-	rec := spoolRec{FileID: fileID, LockID: lockID, Final: unlock, Chunks: chunks, Size: size, Created: m.now(),
-		WOPI: true, User: user, Base: base, Unlock: unlock}
-	if err := m.o.State.Update(func(tx state.Tx) error { return putJSON(tx, bucketSpool, seq, rec) }); err != nil {
-		m.dropChunks(seq)
-		return fmt.Errorf("%w: spool: %v (storage: %v)", ErrNotSafe, err, cause)
-	}
-	m.addPending(fileID, 1)
-	m.emit(Event{Kind: EventSpooled, FileID: fileID, Err: cause})
-	return nil
+	rec := spoolRec{FileID: fileID, LockID: lockID, Final: unlock, WOPI: true, User: user, Base: base, Unlock: unlock}
+	return m.keep(rec, body, cause, nil)
 }
 
 // UnlockWhenSaved asks for lockID to be released on fileID once its spooled saves have
 // landed: DS unlocked while they were waiting. False when no save of the file waits
 // under that lock.
 func (m *Manager) UnlockWhenSaved(fileID, lockID string) (bool, error) {
-	unlock := m.files.Lock(fileID)
+	unlock := m.files.Lock(fileID) // the file's spool entries change only under it
 	defer unlock()
-	marked := false
-	err := m.o.State.Update(func(tx state.Tx) error {
-		last, rec := "", spoolRec{}
-		err := tx.ForEach(bucketSpool, func(k string, v []byte) error {
-			var r spoolRec
-			if err := json.Unmarshal(v, &r); err != nil {
-				return err
-			}
-			if r.FileID == fileID {
-				last, rec = k, r
-			}
-			return nil
-		})
-		if err != nil || last == "" || !rec.WOPI || rec.LockID != lockID {
-			return err
-		}
-		rec.Unlock, marked = true, true
-		return putJSON(tx, bucketSpool, last, rec)
-	})
-	return marked, err
+	entries, err := m.spooled(fileID)
+	if err != nil || len(entries) == 0 {
+		return false, err
+	}
+	last := entries[len(entries)-1]
+	if !last.rec.WOPI || last.rec.LockID != lockID {
+		return false, nil
+	}
+	last.rec.Unlock = true
+	return true, m.o.State.Update(func(tx state.Tx) error { return putJSON(tx, bucketSpool, last.seq, last.rec) })
 }
 
 // Waiting says whether saves of fileID wait in the spool, as this process last saw it
