@@ -148,6 +148,11 @@ func publicMessage(err error) string {
 	if errors.As(err, &ue) {
 		return ue.msg
 	}
+	// A storage error that says itself what a client may know (an upstream's refusal).
+	var pm interface{ PublicMessage() string }
+	if errors.As(err, &pm) {
+		return pm.PublicMessage()
+	}
 	var ne *nameError
 	if errors.As(err, &ne) {
 		return ne.Error()

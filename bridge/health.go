@@ -38,6 +38,10 @@ type readyCheck struct {
 //	storage: ok
 //	state: ok
 //	discovery: failed: wopi: discovery http://ds/hosting/discovery: ...
+//
+// In front of another WOPI host, a line "upstream: ok" or "upstream: failing: ..."
+// reports how it answered the latest calls. It does not make the bridge unready: the
+// bridge keeps saves while the upstream is down, and must go on receiving them.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ri := info(r.Context())
 	ri.face, ri.op = faceOperator, "Readyz"
@@ -70,6 +74,13 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		body.WriteString(c.name + ": failed: " + c.problem + "\n")
 		failed = append(failed, c.name+": "+c.problem)
 	}
+	if u, ok := s.store.(upstreamReporter); ok {
+		if err := u.UpstreamState(); err != nil {
+			body.WriteString("upstream: failing: " + err.Error() + "\n")
+		} else {
+			body.WriteString("upstream: ok\n")
+		}
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	if len(failed) > 0 {
@@ -79,6 +90,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = w.Write([]byte("ready\n" + body.String()))
+}
+
+// upstreamReporter is a storage in front of another server that knows how that server
+// answered its latest calls (wopi storage).
+type upstreamReporter interface {
+	UpstreamState() error
 }
 
 // discoveryChecks say whether the WOPI face can work: a discovery fetched (a copy kept

@@ -20,6 +20,13 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request, c *wopiCall) er
 
 // serveContent streams a file with its version, honouring X-WOPI-MaxExpectedSize (412)
 // and, when the backend can seek, ranges and conditional requests.
+//
+// The bytes go out as the storage gives them: a length is declared only when the
+// storage knows it for these very bytes (an upstream WOPI host's GetFile
+// Content-Length), otherwise the reply is chunked. A storage read that fails mid-way,
+// or ends short of the declared length, cuts the connection: the client sees a broken
+// reply, never a complete-looking short one. X-WOPI-MaxExpectedSize holds for the bytes
+// that flow: a file of unknown size that goes past it is cut the same way.
 func (s *Server) serveContent(w http.ResponseWriter, r *http.Request, id string) error {
 	maxExpected, err := maxExpectedSize(r.Header)
 	if err != nil {
@@ -38,18 +45,75 @@ func (s *Server) serveContent(w http.ResponseWriter, r *http.Request, id string)
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	if rs, ok := rc.(io.ReadSeeker); ok {
+	if rs, ok := rc.(io.ReadSeeker); ok && f.Size >= 0 {
 		h.Set("ETag", etag(f.Version))
 		http.ServeContent(w, r, "", f.ModTime, rs)
 		return nil
 	}
-	h.Set("Content-Length", strconv.FormatInt(f.Size, 10))
+	if f.Size >= 0 {
+		h.Set("Content-Length", strconv.FormatInt(f.Size, 10))
+	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
 		return nil
 	}
-	_, err = io.Copy(w, rc)
-	return ignoreClientGone(err)
+	src := io.Reader(rc)
+	switch {
+	case f.Size >= 0:
+		src = io.LimitReader(rc, f.Size)
+	case maxExpected >= 0:
+		src = io.LimitReader(rc, maxExpected+1)
+	}
+	out := &clientWriter{w: w}
+	n, err := io.Copy(out, src)
+	switch {
+	case out.err != nil:
+		return ignoreClientGone(out.err)
+	case err != nil:
+		err = fmt.Errorf("the storage failed after %d bytes of the file: %w", n, err)
+	case f.Size >= 0 && n < f.Size && err == nil:
+		err = fmt.Errorf("the storage gave %d bytes of the %d it declared", n, f.Size)
+	case f.Size < 0 && maxExpected >= 0 && n > maxExpected:
+		err = userErr(errPrecondition, "the file is larger than the %d bytes of X-WOPI-MaxExpectedSize", maxExpected)
+	default:
+		return ignoreClientGone(err)
+	}
+	abortReply(w, r, err)
+	return nil
+}
+
+// clientWriter tells a failed write to the client (it went away) from a failed read.
+type clientWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (c *clientWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if err != nil {
+		c.err = err
+	}
+	return n, err
+}
+
+// abortReply cuts a reply whose body cannot be completed, noting why for the log: the
+// status is sent already, and a reply that ended normally would look complete.
+func abortReply(w http.ResponseWriter, r *http.Request, err error) {
+	info(r.Context()).err = err
+	if conn, _, herr := http.NewResponseController(w).Hijack(); herr == nil {
+		conn.Close()
+		return
+	}
+	panic(http.ErrAbortHandler)
+}
+
+// lastModified is f's LastModifiedTime for WOPI replies; empty when unknown, never
+// year 1.
+func lastModified(f storage.File) string {
+	if f.ModTime.IsZero() {
+		return ""
+	}
+	return f.ModTime.UTC().Format(wopiclient.TimeFormat)
 }
 
 // maxExpectedSize reads X-WOPI-MaxExpectedSize; -1 when absent.
@@ -102,10 +166,11 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, c *wopiCall) er
 	}
 	s.sawVersion(f)
 	setHeader(w.Header(), wopiclient.HeaderItemVersion, f.Version)
-	// ONLYOFFICE adopts LastModifiedTime from this reply (as Nextcloud hosts send it).
+	// ONLYOFFICE adopts LastModifiedTime from this reply (as Nextcloud hosts send it);
+	// when the storage does not say, it is left out and DS keeps the one it has.
 	return s.writeJSON(w, http.StatusOK, struct {
-		LastModifiedTime string `json:"LastModifiedTime"`
-	}{f.ModTime.UTC().Format(wopiclient.TimeFormat)})
+		LastModifiedTime string `json:"LastModifiedTime,omitempty"`
+	}{lastModified(f)})
 }
 
 // putRemote is PutFile on a remote storage (an upstream WOPI host), which may be down:

@@ -53,14 +53,19 @@ func (s *Server) checkFileInfo(w http.ResponseWriter, r *http.Request, c *wopiCa
 	edit := c.tok.canWrite() && access.Write
 	relative := c.tok.canWrite() && access.Create
 	containers := s.containers()
+	// Capabilities follow the storage's: in front of another WOPI host, nothing it does
+	// not announce is announced (SupportsRename false when it does not let this user
+	// rename, no GetLock or long locks it does not state, its own OwnerId).
+	owner := brandName
+	if s.remote() {
+		owner = access.Owner
+	}
 	cfi := wopiclient.CheckFileInfo{
 		BaseFileName:      f.Name,
-		OwnerID:           brandName,
-		Size:              f.Size,
 		UserID:            c.tok.User,
 		Version:           f.Version,
 		FileExtension:     path.Ext(f.Name),
-		LastModifiedTime:  f.ModTime.UTC().Format(wopiclient.TimeFormat),
+		LastModifiedTime:  lastModified(f),
 		FileNameMaxLength: fileNameMaxLength,
 
 		UserFriendlyName: c.tok.displayName(),
@@ -73,10 +78,10 @@ func (s *Server) checkFileInfo(w http.ResponseWriter, r *http.Request, c *wopiCa
 		UserCanReview:           edit,
 
 		SupportsLocks:              true,
-		SupportsGetLock:            true,
-		SupportsExtendedLockLength: true,
+		SupportsGetLock:            access.GetLock,
+		SupportsExtendedLockLength: access.ExtendedLockLength,
 		SupportsUpdate:             true,
-		SupportsRename:             true,
+		SupportsRename:             access.Rename,
 		SupportsDeleteFile:         true,
 		SupportsUserInfo:           true,
 		SupportsContainers:         containers,
@@ -103,7 +108,23 @@ func (s *Server) checkFileInfo(w http.ResponseWriter, r *http.Request, c *wopiCa
 		cfi.HostEditURL = s.hostLinkURL(c.tok, f.ID, "edit")
 	}
 	cfi.BreadcrumbFolderName = s.breadcrumbFolder(ctx, f.FolderID)
-	return s.writeJSON(w, http.StatusOK, cfi)
+	reply := checkFileInfoReply{CheckFileInfo: cfi}
+	if f.Size >= 0 {
+		reply.Size = &f.Size
+	}
+	if owner != "" {
+		reply.OwnerID = &owner
+	}
+	return s.writeJSON(w, http.StatusOK, reply)
+}
+
+// checkFileInfoReply is CheckFileInfo with Size and OwnerId left out when the storage
+// does not state them: an unknown size announced as 0 would make ONLYOFFICE replace
+// the document with a blank template.
+type checkFileInfoReply struct {
+	wopiclient.CheckFileInfo
+	Size    *int64  `json:"Size,omitempty"`
+	OwnerID *string `json:"OwnerId,omitempty"`
 }
 
 // breadcrumbFolder is the name of a folder for display, "" when it cannot be had.

@@ -117,8 +117,13 @@ func (s *Server) createFile(ctx context.Context, folderID string, t target, body
 		if !t.specific {
 			return storage.File{}, userErr(storage.ErrExists, "another file named %q appeared meanwhile: try again", name)
 		}
+		// The storage's own suggestion first (an upstream WOPI host's
+		// X-WOPI-ValidRelativeTarget), else one chosen from the folder's listing.
 		suggestion := ""
-		if taken, lerr := s.takenNames(ctx, folderID); lerr == nil {
+		var we *wopiclient.Error
+		if errors.As(err, &we) && we.ValidTarget != "" {
+			suggestion = we.ValidTarget
+		} else if taken, lerr := s.takenNames(ctx, folderID); lerr == nil {
 			suggestion = freeName(name, taken)
 		}
 		return storage.File{}, &nameTakenError{name: name, suggestion: suggestion}

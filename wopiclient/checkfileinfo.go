@@ -1,5 +1,10 @@
 package wopiclient
 
+import (
+	"strings"
+	"time"
+)
+
 // CheckFileInfo is the reply to GET /wopi/files/{id}: the properties ONLYOFFICE Docs reads
 // and the ones Microsoft's WOPI validator checks. Optional properties are omitted when
 // empty, as WOPI asks (no nulls); the capabilities and permissions a client acts on are
@@ -88,6 +93,30 @@ type CheckFileInfo struct {
 	DisablePrint            bool   `json:"DisablePrint,omitempty"`
 	HidePrintOption         bool   `json:"HidePrintOption,omitempty"`
 	EnableInsertRemoteImage bool   `json:"EnableInsertRemoteImage,omitempty"`
+}
+
+// SizeUnknown is the Size of a CheckFileInfo reply that does not state one.
+const SizeUnknown = -1
+
+// ParseTime reads a LastModifiedTime as hosts write it: ISO 8601 with or without
+// fractions, with a zone or in UTC when none is given (as .NET hosts write it), with a
+// "T" or a space between date and time (cs3org/wopiserver writes
+// "2026-12-02 05:45:11.000"). It reports false for anything else, empty included.
+func ParseTime(s string) (time.Time, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, false
+	}
+	if len(s) > 10 && s[10] == ' ' {
+		s = s[:10] + "T" + s[11:]
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), true
+	}
+	if t, err := time.Parse("2006-01-02T15:04:05.999999999", s); err == nil {
+		return t, true
+	}
+	return time.Time{}, false
 }
 
 // TimeFormat is the layout of LastModifiedTime: ISO 8601 in UTC with seven fractional

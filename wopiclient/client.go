@@ -31,6 +31,10 @@ type Client struct {
 	// included (for example: only allowed origins). A refusal fails the call with
 	// ErrURLNotAllowed and nothing is sent.
 	CheckURL func(u *url.URL) error
+	// Observe, when set, is told the outcome of every call once its reply (or its
+	// failure) is in: nil for a 2xx reply, the call's *Error otherwise. It must be
+	// quick and safe for concurrent use (a health report keeps the last outcomes).
+	Observe func(op string, err error)
 }
 
 // Largest JSON reply read (CheckFileInfo, PutRelativeFile, RenameFile).
@@ -151,14 +155,18 @@ func (c *Client) do(ctx context.Context, k *call) (*http.Response, error) {
 		req.Header.Set("User-Agent", c.UserAgent)
 	}
 	resp, err := c.send(req)
-	if err != nil {
-		return nil, k.failure(nil, err)
+	switch {
+	case err != nil:
+		err = k.failure(nil, err)
+	case resp.StatusCode < 200 || resp.StatusCode >= 300:
+		err = k.failure(resp, nil)
+		drain(resp.Body)
+		resp = nil
 	}
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return resp, nil
+	if c.Observe != nil {
+		c.Observe(k.op, err)
 	}
-	drain(resp.Body)
-	return nil, k.failure(resp, nil)
+	return resp, err
 }
 
 // send sends req with the injected client. A GET or HEAD without a body goes straight
@@ -273,8 +281,9 @@ func (fi *FileInfo) Properties() map[string]json.RawMessage {
 	return props
 }
 
-// CheckFileInfo asks for the file's properties and the user's permissions. The reply
-// is decoded once: a bridge in front of a host makes this call for every CheckFileInfo
+// CheckFileInfo asks for the file's properties and the user's permissions. A reply
+// without Size (OpenCloud's for ONLYOFFICE) has Size SizeUnknown, never 0: 0 is an
+// empty file, which ONLYOFFICE replaces with a blank template. The reply is decoded once: a bridge in front of a host makes this call for every CheckFileInfo
 // it answers.
 func (c *Client) CheckFileInfo(ctx context.Context, src, token string) (*FileInfo, error) {
 	k, err := newCall("CheckFileInfo", "", http.MethodGet, src, token)
@@ -311,6 +320,7 @@ func (c *Client) CheckFileInfo(ctx context.Context, src, token string) (*FileInf
 // becoming): encoding/json's rules, case-insensitive names included, at about a third
 // of its cost for this struct (FuzzDecodeMatchesEncodingJSON holds it to them).
 func (fi *FileInfo) decode() error {
+	fi.CheckFileInfo.Size = SizeUnknown // stays when the reply has no Size
 	err := jsonv1.Unmarshal(fi.raw, &fi.CheckFileInfo)
 	var te *jsonv1.UnmarshalTypeError
 	if !errors.As(err, &te) || !strings.EqualFold(te.Field, "Version") {
@@ -326,7 +336,7 @@ func (fi *FileInfo) decode() error {
 	if err != nil {
 		return err
 	}
-	fi.CheckFileInfo = CheckFileInfo{}
+	fi.CheckFileInfo = CheckFileInfo{Size: SizeUnknown}
 	return jsonv1.Unmarshal(data, &fi.CheckFileInfo)
 }
 

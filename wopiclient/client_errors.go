@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // More classes of failure a Client reports, matched by *Error through errors.Is next to
@@ -30,6 +32,11 @@ var (
 	ErrInvalidName = errors.New("wopi: invalid file name")
 	// ErrURLNotAllowed: Client.CheckURL refused a URL; no request was made to it.
 	ErrURLNotAllowed = errors.New("wopi: URL not allowed")
+	// ErrServerError: the host itself answered 500. It is ErrUnavailable too, since it
+	// may pass, but it is not an outage: real hosts answer 500 for permanent refusals
+	// (a proof they cannot verify, a PutFile on a file that is not locked, a token they
+	// handed out and then refuse). Error.Reply.Reason holds what the host said.
+	ErrServerError = errors.New("wopi: host error")
 )
 
 // Error is a failed call to a WOPI host: either the host answered with a failure status
@@ -46,8 +53,9 @@ type Error struct {
 	ValidTarget string       // a free name the host suggested (X-WOPI-ValidRelativeTarget)
 	Err         error        // why no reply came; nil when one did
 
-	classes []error
-	msg     string
+	classes  []error
+	msg      string
+	lockSent bool // the reply carried X-WOPI-Lock, even empty
 }
 
 func (e *Error) Error() string { return "wopi: " + e.Op + " " + e.URL + ": " + e.msg }
@@ -82,6 +90,10 @@ func (k *call) failure(resp *http.Response, err error) error {
 	if reply.Reason == "" {
 		reply.Reason = resp.Header.Get(HeaderInvalidFileNameError)
 	}
+	if reply.Reason == "" && resp.StatusCode >= 500 {
+		// Hosts that answer with http.Error say why only in the body.
+		reply.Reason = textReason(resp)
+	}
 	reply.Reason = k.scrub(reply.Reason)
 	e.Reply = reply
 	if v := resp.Header.Get(HeaderValidRelativeTarget); v != "" {
@@ -90,6 +102,7 @@ func (k *call) failure(resp *http.Response, err error) error {
 		}
 	}
 	_, lockSent := resp.Header[http.CanonicalHeaderKey(HeaderLock)]
+	e.lockSent = lockSent
 	namesTarget := k.override == OverridePutRelative || k.override == OverrideRenameFile
 	status := resp.StatusCode
 	switch {
@@ -97,7 +110,9 @@ func (k *call) failure(resp *http.Response, err error) error {
 		e.classes = []error{ErrUnauthorized}
 	case status == http.StatusNotFound || status == http.StatusGone:
 		e.classes = []error{ErrNotFound}
-	case status == http.StatusConflict && namesTarget && !lockSent:
+	case status == http.StatusConflict && namesTarget && (!lockSent || e.ValidTarget != ""):
+		// A free name to use instead says the name is what is taken, whatever lock
+		// headers come with it (OpenCloud sends an empty X-WOPI-Lock).
 		e.classes = []error{ErrTargetExists}
 	case status == http.StatusConflict:
 		e.classes = []error{ErrLockConflict}
@@ -111,6 +126,8 @@ func (k *call) failure(resp *http.Response, err error) error {
 		e.classes = []error{ErrNotImplemented}
 	case status == http.StatusGatewayTimeout || status == http.StatusRequestTimeout:
 		e.classes = []error{ErrUnavailable, ErrTimeout}
+	case status == http.StatusInternalServerError:
+		e.classes = []error{ErrUnavailable, ErrServerError}
 	case status >= 500 || status == http.StatusTooManyRequests:
 		e.classes = []error{ErrUnavailable}
 	}
@@ -138,6 +155,23 @@ func replyMessage(r *StatusError, nameTaken bool, validTarget string) string {
 		msg += fmt.Sprintf(" (free name: %q)", validTarget)
 	}
 	return msg
+}
+
+// textReason is the first line of a short text reply body, for a failure whose
+// headers say nothing; empty when the body is not short text.
+func textReason(resp *http.Response) string {
+	ct := resp.Header.Get("Content-Type")
+	if ct != "" && !strings.HasPrefix(ct, "text/plain") {
+		return ""
+	}
+	buf := make([]byte, 256)
+	n, _ := io.ReadFull(resp.Body, buf)
+	line, _, _ := strings.Cut(string(buf[:n]), "\n")
+	line = strings.TrimSpace(line)
+	if !utf8.ValidString(line) || strings.IndexFunc(line, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+		return ""
+	}
+	return line
 }
 
 func transportClasses(err error) []error {

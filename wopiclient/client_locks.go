@@ -2,6 +2,7 @@ package wopiclient
 
 import (
 	"context"
+	"errors"
 	"net/http"
 )
 
@@ -45,13 +46,19 @@ func (c *Client) lockCall(ctx context.Context, op string, override Override, src
 	return nil
 }
 
-// GetLock returns the file's current lock, empty when it is not locked.
+// GetLock returns the file's current lock, empty when it is not locked. A 404 that
+// carries X-WOPI-Lock is an unlocked file, not a missing one: real hosts (wopiserver,
+// OpenCloud) answer an unlocked file so.
 func (c *Client) GetLock(ctx context.Context, src, token string) (string, error) {
 	k, err := newCall("GetLock", OverrideGetLock, http.MethodPost, src, token)
 	if err != nil {
 		return "", err
 	}
 	resp, err := c.do(ctx, k)
+	var e *Error
+	if errors.As(err, &e) && e.Reply != nil && e.Reply.Status == http.StatusNotFound && e.lockSent && e.Reply.Lock == "" {
+		return "", nil
+	}
 	if err != nil {
 		return "", err
 	}

@@ -52,10 +52,14 @@ type File struct {
 	ID       string    // stable across rename and edit
 	Name     string    // base name with extension, e.g. "report.docx"
 	FolderID string    // id of the containing folder
-	Size     int64     // bytes
+	Size     int64     // bytes; SizeUnknown when the storage does not say (never 0 then)
 	Version  string    // changes on every content change, never reused for other content
-	ModTime  time.Time // last content change
+	ModTime  time.Time // last content change; zero when the storage does not say
 }
+
+// SizeUnknown is the Size of a file whose storage does not state it (an upstream WOPI
+// host whose CheckFileInfo has no Size, or whose GetFile declares no length).
+const SizeUnknown = -1
 
 // Folder describes one folder (a WOPI container). The root has an empty ParentID.
 type Folder struct {
@@ -176,11 +180,20 @@ type Access struct {
 	Write  bool // change the content and lock the file
 	Rename bool // rename the file
 	Create bool // create files next to it (save a copy, convert)
+
+	// What the storage itself offers, for a backend that fronts another WOPI host (its
+	// CheckFileInfo's SupportsGetLock, SupportsExtendedLockLength, OwnerId): the bridge
+	// announces no more to its own clients.
+	GetLock            bool   // GetLock answers
+	ExtendedLockLength bool   // lock ids up to MaxLockLength bytes, not only 256
+	Owner              string // the file's owner id; empty when the storage names none
 }
 
 // FullAccess is the access of a backend that grants every user everything: the bridge's
 // own tokens and launch tokens decide alone.
-func FullAccess() Access { return Access{Write: true, Rename: true, Create: true} }
+func FullAccess() Access {
+	return Access{Write: true, Rename: true, Create: true, GetLock: true, ExtendedLockLength: true}
+}
 
 // Permissioner is implemented by backends whose storage decides per user what may be
 // done to a file (an upstream WOPI host's UserCanWrite, ReadOnly, UserCanRename and

@@ -115,6 +115,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if s.profile.CheckProofs && r.Header.Get(wopiclient.HeaderProof) == "" {
+		// As http.Error writes it: nothing says that the proof is what failed.
+		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+		rec.Status = http.StatusInternalServerError
+		return
+	}
 	rec.Status = s.handle(w, r, name, id, &rec)
 }
 
@@ -127,11 +133,11 @@ func (s *Server) record(rec Request) {
 // handle answers one request and returns the status it wrote.
 func (s *Server) handle(w http.ResponseWriter, r *http.Request, name Op, id string, rec *Request) int {
 	if name == "" {
-		return reply(w, http.StatusNotFound, "no such WOPI endpoint")
+		return s.reply(w, http.StatusNotFound, "no such WOPI endpoint")
 	}
 	o, ok := ops[name]
 	if !ok {
-		return reply(w, http.StatusNotImplemented, "operation not supported")
+		return s.reply(w, http.StatusNotImplemented, "operation not supported")
 	}
 	var body []byte
 	if o.body {
@@ -139,7 +145,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, name Op, id stri
 		var err error
 		body, err = io.ReadAll(r.Body)
 		if err != nil {
-			return reply(w, http.StatusBadRequest, "reading the body: "+err.Error())
+			return s.reply(w, http.StatusBadRequest, "reading the body: "+err.Error())
 		}
 	}
 
@@ -147,39 +153,42 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, name Op, id stri
 	defer s.mu.Unlock()
 	if fl := s.failures[name]; fl != nil && fl.left > 0 {
 		fl.left--
-		return reply(w, fl.status, "injected failure")
+		return s.reply(w, fl.status, "injected failure")
 	}
 	g := s.tokens[r.URL.Query().Get(wopiclient.ParamAccessToken)]
 	switch {
 	case g == nil || g.revoked:
-		return reply(w, http.StatusUnauthorized, "invalid access token")
+		return s.reply(w, http.StatusUnauthorized, "invalid access token")
 	case !s.now().Before(g.expires):
-		return reply(w, http.StatusUnauthorized, "expired access token")
+		return s.reply(w, http.StatusUnauthorized, "expired access token")
 	case g.fileID != id:
-		return reply(w, http.StatusUnauthorized, "the access token is for another file")
+		return s.reply(w, http.StatusUnauthorized, "the access token is for another file")
 	}
 	rec.User = g.user
 	f := s.files[id]
-	if f == nil {
-		return reply(w, http.StatusNotFound, "no such file")
+	if f == nil || s.profile.TokensBoundToName && g.name != f.name {
+		return s.reply(w, http.StatusNotFound, "no such file")
 	}
-	if o.write && !g.canWrite {
+	if o.write && !g.canWrite && !(name == OpLock && s.profile.ViewCanLock) {
 		if name == OpPutRelativeFile {
-			return reply(w, http.StatusNotImplemented, "the user cannot write relative files")
+			return s.reply(w, http.StatusNotImplemented, "the user cannot write relative files")
 		}
-		return reply(w, http.StatusUnauthorized, "the access token is read-only")
+		return s.reply(w, http.StatusUnauthorized, "the access token is read-only")
 	}
 	if o.body && s.maxSize > 0 && int64(len(body)) > s.maxSize {
-		return reply(w, http.StatusRequestEntityTooLarge, "the file is too large")
+		return s.reply(w, http.StatusRequestEntityTooLarge, "the file is too large")
 	}
 	sw := &statusWriter{ResponseWriter: w}
 	o.fn(s, sw, r, &exchange{f: f, g: g, body: body})
 	return sw.status
 }
 
-// reply answers status with a reason in X-WOPI-ServerError and the body.
-func reply(w http.ResponseWriter, status int, reason string) int {
-	setHeader(w, wopiclient.HeaderServerError, reason)
+// reply answers status with a reason in X-WOPI-ServerError (unless the profile has
+// PlainErrors) and the body.
+func (s *Server) reply(w http.ResponseWriter, status int, reason string) int {
+	if !s.profile.PlainErrors {
+		setHeader(w, wopiclient.HeaderServerError, reason)
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, reason+"\n")
@@ -228,17 +237,17 @@ func (s *Server) checkFileInfo(w http.ResponseWriter, _ *http.Request, x *exchan
 		UserID:                     g.user,
 		Version:                    f.version,
 		FileExtension:              path.Ext(f.name),
-		LastModifiedTime:           f.modified.Format(wopiclient.TimeFormat),
+		LastModifiedTime:           f.modified.Format(s.timeLayout()),
 		UserFriendlyName:           g.user,
 		ReadOnly:                   !g.canWrite,
 		UserCanWrite:               g.canWrite,
-		UserCanRename:              g.canWrite,
+		UserCanRename:              g.canWrite && !s.profile.NoRename,
 		UserCanNotWriteRelative:    !g.canWrite,
 		SupportsLocks:              true,
 		SupportsGetLock:            true,
 		SupportsExtendedLockLength: true,
 		SupportsUpdate:             true,
-		SupportsRename:             true,
+		SupportsRename:             !s.profile.NoRename,
 		SupportsDeleteFile:         true,
 		BreadcrumbFolderName:       "wopitest",
 	}
@@ -246,6 +255,9 @@ func (s *Server) checkFileInfo(w http.ResponseWriter, _ *http.Request, x *exchan
 	props := map[string]any{}
 	_ = json.Unmarshal(data, &props)
 	props["WopitestFileId"] = f.id // a property CheckFileInfo does not name
+	for _, k := range s.profile.Omit {
+		delete(props, k)
+	}
 	for k, v := range f.extra {
 		if v == nil {
 			delete(props, k)
@@ -263,14 +275,53 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request, x *exchange) {
 	f := x.f
 	if v := r.Header.Get(wopiclient.HeaderMaxExpectedSize); v != "" {
 		if max, err := strconv.ParseInt(v, 10, 64); err == nil && int64(len(f.content)) > max {
-			reply(w, http.StatusPreconditionFailed, "the file is larger than X-WOPI-MaxExpectedSize")
+			s.reply(w, http.StatusPreconditionFailed, "the file is larger than X-WOPI-MaxExpectedSize")
 			return
 		}
 	}
+	if x.g.relative && s.profile.RelativeTokensNoGetFile {
+		s.reply(w, http.StatusInternalServerError, "Internal Server Error")
+		return
+	}
 	setHeader(w, wopiclient.HeaderItemVersion, f.version)
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", strconv.Itoa(len(f.content)))
-	_, _ = w.Write(f.content)
+	switch s.profile.Framing {
+	case FramingChunkedClose:
+		w.Header().Set("Connection", "close")
+	case FramingChunkedFrom512:
+		if len(f.content) < 512 {
+			w.Header().Set("Content-Length", strconv.Itoa(len(f.content)))
+		}
+	default:
+		w.Header().Set("Content-Length", strconv.Itoa(len(f.content)))
+	}
+	content := f.content
+	if s.cut > 0 {
+		s.cut--
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(content[:len(content)/2])
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+		panic(http.ErrAbortHandler) // the connection drops mid-body
+	}
+	// Writing more than the server buffers (4 KiB) makes it chunk a reply without a
+	// Content-Length; a flush first does the same for a small one.
+	if w.Header().Get("Content-Length") == "" {
+		if fl, ok := w.(http.Flusher); ok {
+			w.WriteHeader(http.StatusOK)
+			fl.Flush()
+		}
+	}
+	_, _ = w.Write(content)
+}
+
+// timeLayout is the layout of LastModifiedTime.
+func (s *Server) timeLayout() string {
+	if s.profile.TimeLayout != "" {
+		return s.profile.TimeLayout
+	}
+	return wopiclient.TimeFormat
 }
 
 func (s *Server) putFile(w http.ResponseWriter, r *http.Request, x *exchange) {
@@ -280,6 +331,9 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, x *exchange) {
 	switch {
 	case current != "" && sent != current:
 		conflict(w, current, "the file is locked by another lock")
+		return
+	case current == "" && sent != "" && s.profile.NotLockedStatus != 0:
+		s.reply(w, s.profile.NotLockedStatus, "aborted: not locked")
 		return
 	case current == "" && sent != "":
 		conflict(w, "", "the file is not locked")
@@ -291,7 +345,11 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, x *exchange) {
 	s.setContent(f, x.body)
 	setHeader(w, wopiclient.HeaderItemVersion, f.version)
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = fmt.Fprintf(w, `{"LastModifiedTime":%q}`, f.modified.Format(wopiclient.TimeFormat))
+	if s.profile.omits("LastModifiedTime") {
+		_, _ = io.WriteString(w, `{}`)
+		return
+	}
+	_, _ = fmt.Fprintf(w, `{"LastModifiedTime":%q}`, f.modified.Format(s.timeLayout()))
 }
 
 func (s *Server) putRelative(w http.ResponseWriter, r *http.Request, x *exchange) {
@@ -299,10 +357,10 @@ func (s *Server) putRelative(w http.ResponseWriter, r *http.Request, x *exchange
 	relative, hasRelative := header(r, wopiclient.HeaderRelativeTarget)
 	switch {
 	case hasSuggested && hasRelative:
-		reply(w, http.StatusNotImplemented, "both X-WOPI-SuggestedTarget and X-WOPI-RelativeTarget")
+		s.reply(w, http.StatusNotImplemented, "both X-WOPI-SuggestedTarget and X-WOPI-RelativeTarget")
 		return
 	case !hasSuggested && !hasRelative:
-		reply(w, http.StatusBadRequest, "no target name")
+		s.reply(w, http.StatusBadRequest, "no target name")
 		return
 	}
 	raw := relative
@@ -311,14 +369,14 @@ func (s *Server) putRelative(w http.ResponseWriter, r *http.Request, x *exchange
 	}
 	name, err := wopiclient.DecodeUTF7(raw)
 	if err != nil {
-		invalidName(w, "the name is not valid UTF-7")
+		s.invalidName(w, "the name is not valid UTF-7")
 		return
 	}
 	if hasSuggested && strings.HasPrefix(name, ".") {
 		name = strings.TrimSuffix(x.f.name, path.Ext(x.f.name)) + name
 	}
 	if reason := checkName(name); reason != "" {
-		invalidName(w, reason)
+		s.invalidName(w, reason)
 		return
 	}
 	var target *file
@@ -327,11 +385,23 @@ func (s *Server) putRelative(w http.ResponseWriter, r *http.Request, x *exchange
 		case hasSuggested:
 			name = s.freeName(name)
 		case !strings.EqualFold(r.Header.Get(wopiclient.HeaderOverwriteRelativeTarget), "true"):
-			setHeader(w, wopiclient.HeaderValidRelativeTarget, wopiclient.EncodeUTF7(s.freeName(name)))
-			reply(w, http.StatusConflict, "a file with this name exists")
+			free := s.freeName(name)
+			setHeader(w, wopiclient.HeaderValidRelativeTarget, wopiclient.EncodeUTF7(free))
+			if s.profile.TakenNameAsLock {
+				setHeader(w, wopiclient.HeaderLock, "")
+				setHeader(w, wopiclient.HeaderLockFailureReason, "Lock Conflict")
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusConflict)
+				_ = json.NewEncoder(w).Encode(map[string]string{"Name": free})
+				return
+			}
+			s.reply(w, http.StatusConflict, "a file with this name exists")
 			return
 		case s.currentLock(existing) != "":
 			conflict(w, s.currentLock(existing), "the file to overwrite is locked")
+			return
+		case s.profile.OverwriteOnlyEmpty && len(existing.content) != 0:
+			conflict(w, "", "the file to overwrite is not locked and not empty")
 			return
 		default:
 			target = existing
@@ -341,7 +411,7 @@ func (s *Server) putRelative(w http.ResponseWriter, r *http.Request, x *exchange
 	if target == nil {
 		target = s.newFile(name, x.body)
 	}
-	tok := s.newToken(target.id, x.g.user, true, x.g.expires)
+	tok := s.newToken(&grant{fileID: target.id, user: x.g.user, canWrite: true, expires: x.g.expires, app: x.g.app, relative: true})
 	src := s.WOPISrc(target.id)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(wopiclient.NewFile{
@@ -359,20 +429,20 @@ func (s *Server) renameFile(w http.ResponseWriter, r *http.Request, x *exchange)
 	}
 	requested, err := wopiclient.DecodeUTF7(r.Header.Get(wopiclient.HeaderRequestedName))
 	if err != nil {
-		invalidName(w, "the name is not valid UTF-7")
+		s.invalidName(w, "the name is not valid UTF-7")
 		return
 	}
 	name := requested + path.Ext(f.name)
 	if reason := checkName(requested); reason != "" {
-		invalidName(w, reason)
+		s.invalidName(w, reason)
 		return
 	}
 	if reason := checkName(name); reason != "" {
-		invalidName(w, reason)
+		s.invalidName(w, reason)
 		return
 	}
 	if other := s.byName(name); other != nil && other != f {
-		reply(w, http.StatusConflict, "a file with this name exists")
+		s.reply(w, http.StatusConflict, "a file with this name exists")
 		return
 	}
 	f.name = name
@@ -414,9 +484,9 @@ func header(r *http.Request, name string) (string, bool) {
 	return vals[0], true
 }
 
-func invalidName(w http.ResponseWriter, reason string) {
+func (s *Server) invalidName(w http.ResponseWriter, reason string) {
 	setHeader(w, wopiclient.HeaderInvalidFileNameError, reason)
-	reply(w, http.StatusBadRequest, reason)
+	s.reply(w, http.StatusBadRequest, reason)
 }
 
 // checkName says what is wrong with a file name, or "".
@@ -450,62 +520,75 @@ func (s *Server) freeName(name string) string {
 // ---- locks ----
 
 // lockHeader reads a lock id header, answering 400 when it is missing or too long.
-func lockHeader(w http.ResponseWriter, r *http.Request, name string) (string, bool) {
+func (s *Server) lockHeader(w http.ResponseWriter, r *http.Request, name string) (string, bool) {
 	v := r.Header.Get(name)
 	switch {
 	case v == "":
-		reply(w, http.StatusBadRequest, name+" is missing")
+		s.reply(w, http.StatusBadRequest, name+" is missing")
 		return "", false
 	case len(v) > MaxLockLength:
-		reply(w, http.StatusBadRequest, name+" is longer than 1024 bytes")
+		s.reply(w, http.StatusBadRequest, name+" is longer than 1024 bytes")
 		return "", false
 	}
 	return v, true
 }
 
+// otherApp answers 500 when the file's lock belongs to another app than the token's
+// (Profile.LocksOwnedByApp).
+func (s *Server) otherApp(w http.ResponseWriter, x *exchange) bool {
+	if !s.profile.LocksOwnedByApp || s.currentLock(x.f) == "" || x.f.lockApp == x.g.app {
+		return false
+	}
+	s.reply(w, http.StatusInternalServerError, "the lock belongs to another app")
+	return true
+}
+
 func (s *Server) lock(w http.ResponseWriter, r *http.Request, x *exchange) {
-	lock, ok := lockHeader(w, r, wopiclient.HeaderLock)
+	lock, ok := s.lockHeader(w, r, wopiclient.HeaderLock)
 	if !ok {
+		return
+	}
+	if s.otherApp(w, x) {
 		return
 	}
 	if current := s.currentLock(x.f); current != "" && current != lock {
 		conflict(w, current, "the file is locked by another lock")
 		return
 	}
-	s.locked(w, x.f, lock)
+	s.locked(w, x, lock)
 }
 
 func (s *Server) unlockAndRelock(w http.ResponseWriter, r *http.Request, x *exchange) {
-	lock, ok := lockHeader(w, r, wopiclient.HeaderLock)
+	lock, ok := s.lockHeader(w, r, wopiclient.HeaderLock)
 	if !ok {
 		return
 	}
-	old, ok := lockHeader(w, r, wopiclient.HeaderOldLock)
-	if !ok {
+	old, ok := s.lockHeader(w, r, wopiclient.HeaderOldLock)
+	if !ok || s.otherApp(w, x) {
 		return
 	}
 	if current := s.currentLock(x.f); current != old {
 		conflict(w, current, "the old lock does not match")
 		return
 	}
-	s.locked(w, x.f, lock)
+	s.locked(w, x, lock)
 }
 
 func (s *Server) refreshLock(w http.ResponseWriter, r *http.Request, x *exchange) {
-	lock, ok := lockHeader(w, r, wopiclient.HeaderLock)
-	if !ok {
+	lock, ok := s.lockHeader(w, r, wopiclient.HeaderLock)
+	if !ok || s.otherApp(w, x) {
 		return
 	}
 	if current := s.currentLock(x.f); current != lock {
 		conflict(w, current, "the lock does not match")
 		return
 	}
-	s.locked(w, x.f, lock)
+	s.locked(w, x, lock)
 }
 
 func (s *Server) unlock(w http.ResponseWriter, r *http.Request, x *exchange) {
-	lock, ok := lockHeader(w, r, wopiclient.HeaderLock)
-	if !ok {
+	lock, ok := s.lockHeader(w, r, wopiclient.HeaderLock)
+	if !ok || s.otherApp(w, x) {
 		return
 	}
 	if current := s.currentLock(x.f); current != lock {
@@ -518,13 +601,19 @@ func (s *Server) unlock(w http.ResponseWriter, r *http.Request, x *exchange) {
 }
 
 // locked sets (or refreshes) the file's lock and answers 200.
-func (s *Server) locked(w http.ResponseWriter, f *file, lock string) {
-	f.lock, f.lockExpires = lock, s.now().Add(LockDuration)
+func (s *Server) locked(w http.ResponseWriter, x *exchange, lock string) {
+	f := x.f
+	f.lock, f.lockExpires, f.lockApp = lock, s.now().Add(LockDuration), x.g.app
 	setHeader(w, wopiclient.HeaderItemVersion, f.version)
 	w.WriteHeader(http.StatusOK)
 }
 
 func (s *Server) getLock(w http.ResponseWriter, _ *http.Request, x *exchange) {
-	setHeader(w, wopiclient.HeaderLock, s.currentLock(x.f))
+	current := s.currentLock(x.f)
+	setHeader(w, wopiclient.HeaderLock, current)
+	if current == "" && s.profile.GetLockNotFound {
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
 	w.WriteHeader(http.StatusOK)
 }

@@ -4,6 +4,9 @@
 // inject (failing replies, an unreachable or a slow host). It records every request
 // (never the access token) for tests to assert on.
 //
+// A Profile makes the host behave as a real host does where it departs from the
+// documentation (NewServerProfile); NewServer follows the documentation.
+//
 //	srv := wopitest.NewServer(t)
 //	id, src := srv.AddFile("report.docx", []byte("..."))
 //	token := srv.Token(id, "alice", true)
@@ -77,7 +80,8 @@ type Server struct {
 	// URL is the host's base URL, http://127.0.0.1:port.
 	URL string
 
-	ts *httptest.Server
+	ts      *httptest.Server
+	profile Profile
 
 	mu       sync.Mutex
 	files    map[string]*file
@@ -89,6 +93,7 @@ type Server struct {
 	failures map[Op]*failure
 	down     bool
 	delay    time.Duration
+	cut      int // GetFile replies to cut short
 }
 
 type file struct {
@@ -99,6 +104,7 @@ type file struct {
 	modified    time.Time
 	lock        string
 	lockExpires time.Time
+	lockApp     string         // the app whose token took the lock
 	extra       map[string]any // properties set with SetProperties; nil values remove
 }
 
@@ -108,6 +114,9 @@ type grant struct {
 	canWrite bool
 	expires  time.Time
 	revoked  bool
+	app      string // the office app the token was handed to (AppToken)
+	relative bool   // handed out by PutRelativeFile
+	name     string // the file's name when the token was made (Profile.TokensBoundToName)
 }
 
 type failure struct {
@@ -116,13 +125,19 @@ type failure struct {
 }
 
 // NewServer starts a host on 127.0.0.1 and stops it when the test ends.
-func NewServer(t testing.TB) *Server {
-	s := &Server{files: map[string]*file{}, tokens: map[string]*grant{}, failures: map[Op]*failure{}}
+func NewServer(t testing.TB) *Server { return NewServerProfile(t, Spec) }
+
+// NewServerProfile starts a host that behaves as p describes.
+func NewServerProfile(t testing.TB, p Profile) *Server {
+	s := &Server{profile: p, files: map[string]*file{}, tokens: map[string]*grant{}, failures: map[Op]*failure{}}
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.ts.URL
 	t.Cleanup(s.Close)
 	return s
 }
+
+// Profile is how the host behaves.
+func (s *Server) Profile() Profile { return s.profile }
 
 // Close stops the host.
 func (s *Server) Close() { s.ts.Close() }
@@ -174,16 +189,25 @@ func (s *Server) setContent(f *file, content []byte) {
 
 // Token hands out an access token for one user on one file, valid for TokenTTL.
 func (s *Server) Token(fileID, user string, canWrite bool) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.newToken(fileID, user, canWrite, s.now().Add(TokenTTL))
+	return s.AppToken(fileID, user, canWrite, "")
 }
 
-func (s *Server) newToken(fileID, user string, canWrite bool, expires time.Time) string {
+// AppToken is Token for a token handed to one office app: with
+// Profile.LocksOwnedByApp, a lock it takes belongs to that app.
+func (s *Server) AppToken(fileID, user string, canWrite bool, app string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.newToken(&grant{fileID: fileID, user: user, canWrite: canWrite, app: app, expires: s.now().Add(TokenTTL)})
+}
+
+func (s *Server) newToken(g *grant) string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	tok := "tok-" + hex.EncodeToString(b)
-	s.tokens[tok] = &grant{fileID: fileID, user: user, canWrite: canWrite, expires: expires}
+	if f := s.files[g.fileID]; f != nil {
+		g.name = f.name
+	}
+	s.tokens[tok] = g
 	return tok
 }
 
@@ -326,6 +350,14 @@ func (s *Server) FailNext(op Op, n, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failures[op] = &failure{left: n, status: status}
+}
+
+// CutGetFiles makes the next n GetFile replies stop after half the content (at
+// least one byte short) and drop the connection, as a host that fails mid-reply does.
+func (s *Server) CutGetFiles(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cut = n
 }
 
 // SetUnreachable makes the host drop every connection without a reply, or serve again.

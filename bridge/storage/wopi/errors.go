@@ -3,6 +3,8 @@ package wopi
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/wopibridge/wopibridge/bridge/storage"
@@ -19,6 +21,16 @@ func upstreamErr(op, id string, err error) error {
 	var reply *wopiclient.StatusError
 	kind, hint := error(nil), ""
 	switch {
+	case errors.As(err, &reply) && reply.Status >= 500 && notLocked(reply.Reason):
+		// OpenCloud answers a PutFile whose lock has lapsed or gone 500 "aborted: not
+		// locked": a missing lock, which no retry brings back.
+		return &storage.LockConflictError{Reason: fmt.Sprintf("the upstream says the file is not locked (%d %s)", reply.Status, reply.Reason)}
+	case errors.Is(err, wopiclient.ErrServerError):
+		public := "the upstream WOPI host answered " + serverError(reply) + " to " + op + ": it refuses or fails this call," +
+			" and it may go on doing so (hosts answer 500 for a proof they cannot verify, a lock that is gone, or a token" +
+			" they no longer accept); its log says which." + proofHint
+		return &upstreamError{kind: storage.ErrUnavailable, public: public,
+			msg: fmt.Sprintf("%s: %s %s: %s: %s", storage.ErrUnavailable, op, id, public, err), err: err}
 	case errors.Is(err, wopiclient.ErrTargetExists):
 		kind, hint = storage.ErrExists, "the upstream already has a file of that name"
 	case errors.Is(err, wopiclient.ErrLockConflict) && errors.As(err, &reply):
@@ -42,6 +54,43 @@ func upstreamErr(op, id string, err error) error {
 	}
 	return fmt.Errorf("%w: %s %s: %s: %w", kind, op, id, hint, err)
 }
+
+// proofHint is said with every upstream 500: the bridge signs no proofs yet, and a
+// host that checks them refuses all its calls with a bare 500.
+const proofHint = " If every call fails so, check that the host does not require proof keys:" +
+	" the bridge does not sign its calls (OpenCloud: COLLABORATION_APP_PROOF_DISABLE=true)."
+
+// notLocked reports whether a host's failure reason says that the file is not locked.
+func notLocked(reason string) bool {
+	return strings.Contains(strings.ToLower(reason), "not locked")
+}
+
+func serverError(r *wopiclient.StatusError) string {
+	if r == nil {
+		return "500"
+	}
+	s := fmt.Sprintf("%d %s", r.Status, http.StatusText(r.Status))
+	if r.Reason != "" && r.Reason != http.StatusText(r.Status) {
+		s += " (" + r.Reason + ")"
+	}
+	return s
+}
+
+// upstreamError is an upstream failure with a message for the bridge's clients (see
+// PublicMessage), on top of its storage class and the wopiclient error.
+type upstreamError struct {
+	kind   error
+	public string
+	msg    string
+	err    error
+}
+
+func (e *upstreamError) Error() string   { return e.msg }
+func (e *upstreamError) Unwrap() []error { return []error{e.kind, e.err} }
+
+// PublicMessage is what a client of the bridge is told: what the upstream answered,
+// which the storage class alone ("temporarily unavailable") would misstate.
+func (e *upstreamError) PublicMessage() string { return e.public }
 
 // checkLock refuses a lock id WOPI cannot carry: empty, longer than
 // storage.MaxLockLength, or with control characters (it travels in a header). current

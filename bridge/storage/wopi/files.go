@@ -6,7 +6,6 @@ import (
 	"io"
 	"path"
 	"strings"
-	"time"
 
 	"github.com/wopibridge/wopibridge/bridge/storage"
 	"github.com/wopibridge/wopibridge/wopiclient"
@@ -18,29 +17,18 @@ func fileOf(id, folder string, info *wopiclient.FileInfo) storage.File {
 		ID:       id,
 		Name:     info.BaseFileName,
 		FolderID: folder,
-		Size:     info.Size,
+		Size:     info.Size, // wopiclient.SizeUnknown when the host does not say
 		Version:  info.Version,
-		ModTime:  parseTime(info.LastModifiedTime),
 	}
+	if f.Size < 0 {
+		f.Size = storage.SizeUnknown
+	}
+	// Unreadable or absent is the zero time: unknown.
+	f.ModTime, _ = wopiclient.ParseTime(info.LastModifiedTime)
 	if f.Version == "" {
 		f.Version = info.LastModifiedTime
 	}
 	return f
-}
-
-// parseTime reads LastModifiedTime: ISO 8601, in UTC when no zone is given (as .NET
-// hosts sometimes write it). Unreadable is the zero time.
-func parseTime(s string) time.Time {
-	if s == "" {
-		return time.Time{}
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t.UTC()
-	}
-	if t, err := time.Parse("2006-01-02T15:04:05", s); err == nil {
-		return t.UTC()
-	}
-	return time.Time{}
 }
 
 func (b *Backend) stat(ctx context.Context, h handle, op string) (storage.File, error) {
@@ -79,16 +67,27 @@ func (b *Backend) StatAccess(ctx context.Context, id string) (storage.File, stor
 func accessOf(info *wopiclient.FileInfo) storage.Access {
 	write := info.UserCanWrite && !info.ReadOnly
 	return storage.Access{
-		Write:  write,
-		Rename: write && info.SupportsRename && info.UserCanRename,
-		Create: !info.UserCanNotWriteRelative,
+		Write:              write,
+		Rename:             write && canRename(info),
+		Create:             !info.UserCanNotWriteRelative,
+		GetLock:            info.SupportsGetLock,
+		ExtendedLockLength: info.SupportsExtendedLockLength,
+		Owner:              info.OwnerID,
 	}
 }
 
+// canRename: the host supports RenameFile and lets the user rename. A host that says
+// neither may still carry a rename out (cs3org/wopiserver does, and then refuses the
+// file's tokens), so none is sent to it.
+func canRename(info *wopiclient.FileInfo) bool { return info.SupportsRename && info.UserCanRename }
+
 // Open is CheckFileInfo, then GetFile. The description comes from before the content
 // (a change in between makes the version look older than the bytes, never newer), and
-// GetFile's Content-Length and X-WOPI-ItemVersion, when sent, describe the bytes
-// exactly. The reader does not seek.
+// GetFile's X-WOPI-ItemVersion, when sent, describes the bytes exactly. The size is the
+// GetFile reply's own Content-Length, storage.SizeUnknown when it declares none (a
+// chunked reply): CheckFileInfo's Size may be absent, or stale by the time the bytes
+// flow. A body that ends short of its declared length, or is cut, fails the read. The
+// reader does not seek.
 func (b *Backend) Open(ctx context.Context, id string) (io.ReadCloser, storage.File, error) {
 	h, err := b.handle(ctx, id)
 	if err != nil {
@@ -102,8 +101,9 @@ func (b *Backend) Open(ctx context.Context, id string) (io.ReadCloser, storage.F
 	if err != nil {
 		return nil, storage.File{}, upstreamErr("open", id, err)
 	}
-	if c.Size >= 0 {
-		f.Size = c.Size
+	f.Size = c.Size
+	if f.Size < 0 {
+		f.Size = storage.SizeUnknown
 	}
 	if c.ItemVersion != "" {
 		f.Version = c.ItemVersion
@@ -213,10 +213,15 @@ func (b *Backend) Rename(ctx context.Context, id, lockID, name string) (storage.
 			return storage.File{}, err
 		}
 	}
-	cur, err := b.stat(ctx, h, "rename")
+	info, err := b.client.CheckFileInfo(ctx, h.src, h.token)
 	if err != nil {
-		return storage.File{}, err
+		return storage.File{}, upstreamErr("rename", h.id, err)
 	}
+	if !canRename(info) {
+		return storage.File{}, fmt.Errorf("%w: rename %s: the upstream does not offer renaming this file to this user (SupportsRename %v, UserCanRename %v)",
+			storage.ErrUnsupported, id, info.SupportsRename, info.UserCanRename)
+	}
+	cur := fileOf(h.id, h.folder, info)
 	ext := path.Ext(cur.Name)
 	stem, ok := strings.CutSuffix(name, ext)
 	switch {
@@ -226,11 +231,17 @@ func (b *Backend) Rename(ctx context.Context, id, lockID, name string) (storage.
 	case stem == "" || strings.HasSuffix(stem, "."):
 		return storage.File{}, fmt.Errorf("%w: %q leaves no name before the extension %q", storage.ErrInvalidName, name, ext)
 	}
-	if _, err := b.client.RenameFile(ctx, h.src, h.token, lockID, stem); err != nil {
+	got, err := b.client.RenameFile(ctx, h.src, h.token, lockID, stem)
+	if err != nil {
 		return storage.File{}, upstreamErr("rename", id, err)
 	}
-	// The upstream may have picked another free name: report what it did.
-	return b.stat(ctx, h, "rename")
+	// The upstream may have picked another free name: its reply says which. It is not
+	// asked again: a host may bind its tokens to the file's name.
+	if got == "" {
+		got = stem
+	}
+	cur.Name = got + ext
+	return cur, nil
 }
 
 // Delete is DeleteFile; the file's record goes with it.

@@ -114,6 +114,7 @@ type Backend struct {
 	client  *wopiclient.Client
 	tempDir string
 	now     func() time.Time
+	health  health // the outcome of recent upstream calls, for readiness reports
 }
 
 var (
@@ -161,7 +162,8 @@ func New(opts Options) (*Backend, error) {
 	if b.now == nil {
 		b.now = time.Now
 	}
-	b.client = &wopiclient.Client{HTTP: opts.HTTP, UserAgent: opts.UserAgent, CheckURL: b.checkURL}
+	b.client = &wopiclient.Client{HTTP: opts.HTTP, UserAgent: opts.UserAgent, CheckURL: b.checkURL, Observe: b.health.observe}
+	b.health.now = b.now
 	return b, nil
 }
 

@@ -599,17 +599,23 @@ func TestCreateNextToFile(t *testing.T) {
 func TestStatAccess(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()
+	// What the fake host states of itself, whoever asks.
+	host := func(a storage.Access) storage.Access {
+		a.GetLock, a.ExtendedLockLength, a.Owner = true, true, "owner"
+		return a
+	}
 	cases := []struct {
 		name  string
 		ctx   context.Context
 		props map[string]any
 		want  storage.Access
 	}{
-		{"writer", wopi.WithUser(ctx, "alice"), nil, storage.FullAccess()},
-		{"viewer", wopi.WithUser(ctx, "bob"), nil, storage.Access{}},
-		{"read-only file", wopi.WithUser(ctx, "alice"), map[string]any{"ReadOnly": true}, storage.Access{Create: true}},
-		{"no rename support", wopi.WithUser(ctx, "alice"), map[string]any{"SupportsRename": false}, storage.Access{Write: true, Create: true}},
-		{"states nothing", wopi.WithUser(ctx, "alice"), map[string]any{"UserCanWrite": nil, "ReadOnly": nil, "UserCanRename": nil, "UserCanNotWriteRelative": nil}, storage.Access{Create: true}},
+		{"writer", wopi.WithUser(ctx, "alice"), nil, host(storage.Access{Write: true, Rename: true, Create: true})},
+		{"viewer", wopi.WithUser(ctx, "bob"), nil, host(storage.Access{})},
+		{"read-only file", wopi.WithUser(ctx, "alice"), map[string]any{"ReadOnly": true}, host(storage.Access{Create: true})},
+		{"no rename support", wopi.WithUser(ctx, "alice"), map[string]any{"SupportsRename": false}, host(storage.Access{Write: true, Create: true})},
+		{"states nothing", wopi.WithUser(ctx, "alice"), map[string]any{"UserCanWrite": nil, "ReadOnly": nil, "UserCanRename": nil, "UserCanNotWriteRelative": nil,
+			"SupportsGetLock": nil, "SupportsExtendedLockLength": nil, "OwnerId": nil}, storage.Access{Create: true}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

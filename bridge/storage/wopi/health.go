@@ -1,0 +1,59 @@
+package wopi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/wopibridge/wopibridge/wopiclient"
+)
+
+// health keeps the outcome of the upstream calls: the upstream is failing from the
+// first call it fails (5xx, no reply, time-out) until one succeeds again. A refusal
+// (4xx) is an answer of a working host. Check does not call the upstream (which token
+// to call it with belongs to a user's request), so this is what readiness can report.
+type health struct {
+	now func() time.Time
+
+	mu       sync.Mutex
+	calls    int64
+	failing  error     // the first failure of the current run of failures; nil when ok
+	since    time.Time // when failing began
+	failures int       // calls failed since
+	last     error     // the latest failure
+}
+
+func (h *health) observe(_ string, err error) {
+	down := err != nil && errors.Is(err, wopiclient.ErrUnavailable) && !errors.Is(err, context.Canceled)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.calls++
+	switch {
+	case !down:
+		h.failing, h.failures, h.last = nil, 0, nil
+	case h.failing == nil:
+		h.failing, h.since, h.failures, h.last = err, h.now(), 1, err
+	default:
+		h.failures++
+		h.last = err
+	}
+}
+
+// UpstreamState says how the upstream answered the bridge's recent calls: nil when the
+// latest call succeeded or was refused for its own reasons (or none was made yet), an
+// error naming the failure otherwise. It makes no call.
+func (b *Backend) UpstreamState() error {
+	h := &b.health
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.failing == nil {
+		return nil
+	}
+	msg := fmt.Sprintf("%d calls failed since %s, the latest: %v", h.failures, h.since.UTC().Format(time.RFC3339), h.last)
+	if errors.Is(h.last, wopiclient.ErrServerError) {
+		msg += " (" + proofHint[1:] + ")"
+	}
+	return errors.New(msg)
+}
