@@ -49,7 +49,11 @@ func (s *Server) resolveLaunch(ctx context.Context, u launchUser) (launchUser, e
 // registerError says why an upstream file could not be registered; the cause (free of
 // tokens) stays in the log.
 func registerError(err error, src string) error {
+	var pm interface{ PublicMessage() string }
 	switch {
+	case errors.As(err, &pm):
+		// The upstream answered, and what it answered is not an outage to wait out.
+		return userErrCause(storage.ErrUnavailable, err, "%s", pm.PublicMessage())
 	case errors.Is(err, storage.ErrOriginNotAllowed):
 		return userErrCause(errForbidden, err, "the launch token's wopisrc is on %s, which is not an upstream this bridge may call: add that origin to WOPIBRIDGE_STORAGE (wopi:<origin>[,<origin>...]) if it is trusted", originOf(src))
 	case errors.Is(err, storage.ErrInvalidWOPISrc):

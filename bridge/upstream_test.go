@@ -56,7 +56,13 @@ func (p *putSignal) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func newUpstreamEnv(t *testing.T) *upstreamEnv {
 	t.Helper()
-	up := wopitest.NewServer(t)
+	return newProfileEnv(t, wopitest.Spec)
+}
+
+// newProfileEnv is newUpstreamEnv over a host that behaves as p describes.
+func newProfileEnv(t *testing.T, p wopitest.Profile) *upstreamEnv {
+	t.Helper()
+	up := wopitest.NewServerProfile(t, p)
 	// The upstream's tokens expire by real time: the bridge's clock starts there too.
 	clock := &testClock{t: time.Now().UTC()}
 	st, err := state.OpenBolt(filepath.Join(t.TempDir(), "state.db"))

@@ -169,6 +169,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, name Op, id stri
 	if f == nil || s.profile.TokensBoundToName && g.name != f.name {
 		return s.reply(w, http.StatusNotFound, "no such file")
 	}
+	if name == OpPutRelativeFile && s.profile.NoPutRelative {
+		return s.reply(w, http.StatusNotImplemented, "PutRelativeFile is not implemented")
+	}
 	if o.write && !g.canWrite && !(name == OpLock && s.profile.ViewCanLock) {
 		if name == OpPutRelativeFile {
 			return s.reply(w, http.StatusNotImplemented, "the user cannot write relative files")
@@ -217,6 +220,15 @@ func (w *statusWriter) WriteHeader(status int) {
 		w.status = status
 	}
 	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 func (w *statusWriter) Write(p []byte) (int, error) {
@@ -345,7 +357,7 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, x *exchange) {
 	s.setContent(f, x.body)
 	setHeader(w, wopiclient.HeaderItemVersion, f.version)
 	w.Header().Set("Content-Type", "application/json")
-	if s.profile.omits("LastModifiedTime") {
+	if s.profile.Omits("LastModifiedTime") {
 		_, _ = io.WriteString(w, `{}`)
 		return
 	}

@@ -137,7 +137,7 @@ func Profiles() []Profile {
 	return []Profile{Spec, WS, OCOnlyOffice, OCMicrosoft}
 }
 
-// omits reports whether the profile leaves property out of CheckFileInfo.
-func (p Profile) omits(property string) bool {
+// Omits reports whether the profile leaves property out of CheckFileInfo.
+func (p Profile) Omits(property string) bool {
 	return slices.ContainsFunc(p.Omit, func(o string) bool { return strings.EqualFold(o, property) })
 }
