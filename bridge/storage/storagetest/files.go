@@ -159,7 +159,14 @@ var createTests = []test{
 	}},
 	{"Overwrite", func(f *fixture) {
 		file := f.create("a.docx", "original")
-		got, err := f.b.Create(f.ctx, f.root.ID, "a.docx", strings.NewReader("replaced"), true, 0)
+		if f.opts.OverwriteOnlyEmpty {
+			_, err := f.b.Create(f.ctx, f.root.ID, "a.docx", strings.NewReader("replaced"), true, 0)
+			wantConflict(f.t, "overwrite of an unlocked non-empty file", err, "")
+			f.wantContent(file.ID, "original")
+			// An empty one is replaced.
+			file = f.create("empty.docx", "")
+		}
+		got, err := f.b.Create(f.ctx, f.root.ID, file.Name, strings.NewReader("replaced"), true, 0)
 		if err != nil {
 			f.t.Fatalf("Create with overwrite: %v", err)
 		}
@@ -170,7 +177,9 @@ var createTests = []test{
 			f.t.Errorf("overwrite kept version %q", got.Version)
 		}
 		f.wantContent(file.ID, "replaced")
-		f.wantFiles(f.root.ID, "a.docx")
+		if !f.opts.OverwriteOnlyEmpty {
+			f.wantFiles(f.root.ID, "a.docx")
+		}
 	}},
 	{"OverwriteNewName", func(f *fixture) {
 		got, err := f.b.Create(f.ctx, f.root.ID, "new.docx", strings.NewReader("content"), true, 0)

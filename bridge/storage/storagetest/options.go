@@ -30,6 +30,25 @@ type Options struct {
 	// KeepsExtension: Rename cannot change a file's extension and answers
 	// storage.ErrUnsupported when asked to.
 	KeepsExtension bool
+	// NoCreate: Create is storage.ErrUnsupported (an upstream WOPI host without
+	// PutRelativeFile, such as cs3org/wopiserver). Cases make their files with Seed
+	// instead, and the cases about Create are skipped. Needs Seed.
+	NoCreate bool
+	// Seed makes a file named name holding content by other means than Create (for
+	// example on the upstream directly, then registered), for NoCreate backends. The
+	// file may land in another folder than folderID.
+	Seed func(t *testing.T, b storage.Backend, folderID, name, content string) storage.File
+	// NoRename: Rename is storage.ErrUnsupported (an upstream that does not announce
+	// RenameFile); the cases about Rename are skipped.
+	NoRename bool
+	// SizeMayBeUnknown: Stat and Open may report storage.SizeUnknown instead of the
+	// size (an upstream whose CheckFileInfo has no Size, or whose GetFile is chunked);
+	// where the suite checks a size, that passes too. A wrong size never does.
+	SizeMayBeUnknown bool
+	// OverwriteOnlyEmpty: Create with overwrite refuses an unlocked file that is not
+	// empty with a *storage.LockConflictError (current lock empty), as OpenCloud's
+	// PutRelativeFile does; the overwrite cases check that instead.
+	OverwriteOnlyEmpty bool
 	// PicksFreeName: the storage may rename a file onto a taken name by picking another
 	// free name itself, as WOPI asks of hosts (an upstream WOPI host). Rename onto a
 	// taken name then either is storage.ErrExists or renames to a name that was free,
@@ -43,6 +62,9 @@ func RunWith(t *testing.T, newBackend func(t *testing.T) storage.Backend, opts O
 	t.Helper()
 	if opts.NoFolders && opts.Home == nil {
 		t.Fatal("storagetest: Options.NoFolders needs Options.Home: the folder to create files in")
+	}
+	if opts.NoCreate && opts.Seed == nil {
+		t.Fatal("storagetest: Options.NoCreate needs Options.Seed: a way to make files")
 	}
 	all := groups
 	if extra := opts.unsupportedTests(); len(extra) > 0 {
@@ -72,6 +94,9 @@ const (
 	noFolders      = "the backend has no folder tree (storagetest.Options.NoFolders)"
 	noList         = "the backend cannot list folders (storagetest.Options.NoList)"
 	keepsExtension = "the backend cannot change a file's extension on rename (storagetest.Options.KeepsExtension)"
+	noCreate       = "the backend cannot create files (storagetest.Options.NoCreate)"
+	noRename       = "the backend cannot rename files (storagetest.Options.NoRename)"
+	overwriteEmpty = "the backend overwrites only empty files (storagetest.Options.OverwriteOnlyEmpty)"
 )
 
 // ruledOut is why the case group/name cannot run against the backend, or "".
@@ -83,6 +108,12 @@ func (o Options) ruledOut(group, name string) string {
 		return noList
 	case o.KeepsExtension && group+"/"+name == "Rename/ChangesExtension":
 		return keepsExtension
+	case o.NoCreate && (group == "Create" || group+"/"+name == "Names/Unusual" || name == "CreatesRace" || name == "NameReusedGetsNewID"):
+		return noCreate
+	case o.NoRename && (group == "Rename" || name == "ChangesExtension"):
+		return noRename
+	case o.OverwriteOnlyEmpty && group+"/"+name == "Create/TooLargeOverwriteLeavesContent":
+		return overwriteEmpty
 	}
 	return ""
 }
@@ -135,7 +166,24 @@ func (o Options) unsupportedTests() []test {
 			wantErr(f.t, "List(file id)", err, storage.ErrNotFound)
 		}})
 	}
-	if o.KeepsExtension {
+	if o.NoCreate {
+		tests = append(tests, test{"Create", func(f *fixture) {
+			_, err := f.b.Create(f.ctx, f.root.ID, "new.docx", strings.NewReader("x"), false, 0)
+			wantErr(f.t, "Create", err, storage.ErrUnsupported)
+		}})
+	}
+	if o.NoRename {
+		tests = append(tests, test{"Rename", func(f *fixture) {
+			file := f.create("a.docx", "content")
+			_, err := f.b.Rename(f.ctx, file.ID, "", "b.docx")
+			wantErr(f.t, "Rename", err, storage.ErrUnsupported)
+			if st := f.stat(file.ID); st.Name != "a.docx" {
+				f.t.Errorf("refused Rename left name %q, want a.docx", st.Name)
+			}
+			f.wantContent(file.ID, "content")
+		}})
+	}
+	if o.KeepsExtension && !o.NoRename {
 		tests = append(tests, test{"ChangesExtension", func(f *fixture) {
 			file := f.create("a.docx", "content")
 			_, err := f.b.Rename(f.ctx, file.ID, "", "a.txt")
