@@ -30,8 +30,16 @@ var contentTests = []test{
 		created := f.create("empty.xlsx", "")
 		f.wantContent(created.ID, "")
 	}},
+	{"Over512Bytes", func(f *fixture) {
+		// Hosts change how they frame a reply at 512 bytes (OpenCloud chunks from there).
+		for _, n := range []int{511, 512, 600} {
+			content := strings.Repeat("x", n)
+			created := f.create(fmt.Sprintf("f%d.docx", n), content)
+			f.wantContent(created.ID, content)
+		}
+	}},
 	{"LargeFile", func(f *fixture) {
-		big := strings.Repeat("0123456789abcdef", 1<<16) + "tail" // a little over 1 MiB
+		big := strings.Repeat("0123456789abcdef", 3<<16) + "tail" // a little over 3 MiB
 		created := f.create("big.pptx", big)
 		f.wantContent(created.ID, big)
 	}},
