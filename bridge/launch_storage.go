@@ -49,11 +49,7 @@ func (s *Server) resolveLaunch(ctx context.Context, u launchUser) (launchUser, e
 // registerError says why an upstream file could not be registered; the cause (free of
 // tokens) stays in the log.
 func registerError(err error, src string) error {
-	var pm interface{ PublicMessage() string }
 	switch {
-	case errors.As(err, &pm):
-		// The upstream answered, and what it answered is not an outage to wait out.
-		return userErrCause(storage.ErrUnavailable, err, "%s", pm.PublicMessage())
 	case errors.Is(err, storage.ErrOriginNotAllowed):
 		return userErrCause(errForbidden, err, "the launch token's wopisrc is on %s, which is not an upstream this bridge may call: add that origin to WOPIBRIDGE_STORAGE (wopi:<origin>[,<origin>...]) if it is trusted", originOf(src))
 	case errors.Is(err, storage.ErrInvalidWOPISrc):
@@ -63,6 +59,11 @@ func registerError(err error, src string) error {
 	case errors.Is(err, storage.ErrNotFound):
 		return userErrCause(storage.ErrNotFound, err, "the upstream WOPI host has no file at the launch token's wopisrc")
 	case errors.Is(err, storage.ErrUnavailable):
+		var pm interface{ PublicMessage() string }
+		if errors.As(err, &pm) {
+			// The upstream answered, and what it answered is not an outage to wait out.
+			return userErrCause(storage.ErrUnavailable, err, "%s", pm.PublicMessage())
+		}
 		return userErrCause(storage.ErrUnavailable, err, "the upstream WOPI host could not be reached or failed: try again shortly")
 	}
 	return err

@@ -257,6 +257,10 @@ func TestHostsPutRelative(t *testing.T) {
 			if w.Code != http.StatusNotImplemented || strings.Contains(reason, "temporarily") {
 				t.Errorf("PUT_RELATIVE on a host without it: %d %q", w.Code, reason)
 			}
+			// Once refused, it is no longer offered, though the host still announces it.
+			if got := e.cfi(s)["UserCanNotWriteRelative"]; got != true {
+				t.Errorf("UserCanNotWriteRelative after the host refused PutRelativeFile: %v", got)
+			}
 			return
 		}
 		suggestion, _ := header(w, wopiclient.HeaderValidRelativeTarget)
@@ -376,4 +380,16 @@ func TestHostsViewTokenCannotLock(t *testing.T) {
 	if w.Code != http.StatusUnauthorized || e.up.Lock(id) != "" {
 		t.Errorf("LOCK with a view session: %d, upstream lock %q", w.Code, e.up.Lock(id))
 	}
+}
+
+// A token the upstream refuses is said to be the upstream's, not the bridge's.
+func TestHostsRevokedUpstreamToken(t *testing.T) {
+	eachHost(t, func(t *testing.T, e *upstreamEnv) {
+		s := e.hostSession("a.docx", []byte("A"))
+		e.up.RevokeToken(s.f.token)
+		w := e.wopi(http.MethodGet, s.path, s.tok, nil)
+		if w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), "upstream WOPI host refused its access token") {
+			t.Errorf("CheckFileInfo with a revoked upstream token: %d %s", w.Code, w.Body.String())
+		}
+	})
 }

@@ -36,7 +36,10 @@ func upstreamErr(op, id string, err error) error {
 	case errors.Is(err, wopiclient.ErrLockConflict) && errors.As(err, &reply):
 		return &storage.LockConflictError{Current: reply.Lock, Reason: reply.Reason}
 	case errors.Is(err, wopiclient.ErrUnauthorized):
-		kind, hint = storage.ErrUnauthorized, "the upstream refused the access token (expired, revoked or without the right): open the file again from the application"
+		public := "the upstream WOPI host refused its access token for this file (" + statusOf(reply) +
+			"): it expired, was revoked or lacks the right; open the file again from the application"
+		return &upstreamError{kind: storage.ErrUnauthorized, public: public,
+			msg: fmt.Sprintf("%s: %s %s: %s: %s", storage.ErrUnauthorized, op, id, public, err), err: err}
 	case errors.Is(err, wopiclient.ErrNotFound):
 		kind, hint = storage.ErrNotFound, "the upstream has no such file"
 	case errors.Is(err, wopiclient.ErrTooLarge):
@@ -68,6 +71,14 @@ func notLocked(reason string) bool {
 func serverError(r *wopiclient.StatusError) string {
 	if r == nil {
 		return "500"
+	}
+	return statusOf(r)
+}
+
+// statusOf describes a host's failure reply: status, text and its reason.
+func statusOf(r *wopiclient.StatusError) string {
+	if r == nil {
+		return "no reply"
 	}
 	s := fmt.Sprintf("%d %s", r.Status, http.StatusText(r.Status))
 	if r.Reason != "" && r.Reason != http.StatusText(r.Status) {

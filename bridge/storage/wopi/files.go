@@ -61,7 +61,16 @@ func (b *Backend) StatAccess(ctx context.Context, id string) (storage.File, stor
 	if err != nil {
 		return storage.File{}, storage.Access{}, upstreamErr("stat", h.id, err)
 	}
-	return fileOf(h.id, h.folder, info), accessOf(info), nil
+	a := accessOf(info)
+	// A host may announce what it then refuses (cs3org/wopiserver's PutRelativeFile):
+	// what it answered 501 lately is not offered.
+	if a.Create && b.health.lacksOp(h.src, "PutRelativeFile") {
+		a.Create = false
+	}
+	if a.Rename && b.health.lacksOp(h.src, "RenameFile") {
+		a.Rename = false
+	}
+	return fileOf(h.id, h.folder, info), a, nil
 }
 
 func accessOf(info *wopiclient.FileInfo) storage.Access {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"sync"
 	"time"
 
@@ -23,12 +24,31 @@ type health struct {
 	since    time.Time // when failing began
 	failures int       // calls failed since
 	last     error     // the latest failure
+	// lacks: operations an upstream origin answered 501 although it announced them
+	// (cs3org/wopiserver's PutRelativeFile), by origin and operation, until when they
+	// are not offered to clients.
+	lacks map[string]time.Time
 }
 
-func (h *health) observe(_ string, err error) {
+// lacksFor is how long a 501 to an announced operation keeps it from being offered.
+const lacksFor = 10 * time.Minute
+
+func (h *health) observe(op string, err error) {
 	down := err != nil && errors.Is(err, wopiclient.ErrUnavailable) && !errors.Is(err, context.Canceled)
+	var we *wopiclient.Error
+	lacking := errors.Is(err, wopiclient.ErrNotImplemented) && errors.As(err, &we)
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if lacking {
+		if o, err := url.Parse(we.URL); err == nil {
+			if key, err := originOf(o); err == nil {
+				if h.lacks == nil {
+					h.lacks = map[string]time.Time{}
+				}
+				h.lacks[key+" "+op] = h.now().Add(lacksFor)
+			}
+		}
+	}
 	h.calls++
 	switch {
 	case !down:
@@ -39,6 +59,22 @@ func (h *health) observe(_ string, err error) {
 		h.failures++
 		h.last = err
 	}
+}
+
+// lacks reports whether the origin of the WOPISrc src answered op with 501 lately.
+func (h *health) lacksOp(src, op string) bool {
+	u, err := url.Parse(src)
+	if err != nil {
+		return false
+	}
+	key, err := originOf(u)
+	if err != nil {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	until, ok := h.lacks[key+" "+op]
+	return ok && h.now().Before(until)
 }
 
 // UpstreamState says how the upstream answered the bridge's recent calls: nil when the
