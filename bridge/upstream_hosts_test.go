@@ -254,7 +254,7 @@ func TestHostsPutRelative(t *testing.T) {
 			wopiclient.HeaderOverride, "PUT_RELATIVE", wopiclient.HeaderRelativeTarget, "taken.docx")
 		if e.up.Profile().NoPutRelative {
 			reason, _ := header(w, wopiclient.HeaderServerError)
-			if w.Code != http.StatusNotImplemented || strings.Contains(reason, "temporarily") {
+			if w.Code != http.StatusNotImplemented || !strings.Contains(reason, "upstream WOPI host does not offer PutRelativeFile") {
 				t.Errorf("PUT_RELATIVE on a host without it: %d %q", w.Code, reason)
 			}
 			// Once refused, it is no longer offered, though the host still announces it.

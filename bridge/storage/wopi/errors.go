@@ -47,7 +47,14 @@ func upstreamErr(op, id string, err error) error {
 	case errors.Is(err, wopiclient.ErrInvalidName):
 		kind, hint = storage.ErrInvalidName, "the upstream refused the name"
 	case errors.Is(err, wopiclient.ErrNotImplemented):
-		kind, hint = storage.ErrUnsupported, "the upstream does not offer this operation"
+		what := "this operation"
+		var we *wopiclient.Error
+		if errors.As(err, &we) {
+			what = we.Op
+		}
+		public := fmt.Sprintf("the upstream WOPI host does not offer %s (%s), although it may announce it", what, statusOf(reply))
+		return &upstreamError{kind: storage.ErrUnsupported, public: public,
+			msg: fmt.Sprintf("%s: %s %s: %s: %s", storage.ErrUnsupported, op, id, public, err), err: err}
 	case errors.Is(err, wopiclient.ErrURLNotAllowed):
 		kind, hint = storage.ErrUnavailable, "the upstream sent the request to an origin that is not allowed (add it to WOPIBRIDGE_STORAGE if it is trusted)"
 	case errors.Is(err, wopiclient.ErrUnavailable):
