@@ -87,7 +87,7 @@ func (b *Backend) UpstreamState() error {
 	if h.failing == nil {
 		return nil
 	}
-	msg := fmt.Sprintf("%d calls failed since %s, the latest: %v", h.failures, h.since.UTC().Format(time.RFC3339), h.last)
+	msg := fmt.Sprintf("failed calls since %s: %d, the latest: %v", h.since.UTC().Format(time.RFC3339), h.failures, h.last)
 	if errors.Is(h.last, wopiclient.ErrServerError) {
 		msg += " (" + proofHint[1:] + ")"
 	}

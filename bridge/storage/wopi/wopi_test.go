@@ -724,3 +724,78 @@ func TestReplicaSeesRegistration(t *testing.T) {
 		t.Errorf("requests %+v, want one by bob", r)
 	}
 }
+
+// UpstreamState follows the latest calls: failing from a 5xx or no reply until a call
+// is answered again; refusals (4xx) are answers.
+func TestUpstreamState(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	u := e.addFile("a.docx", "A", "alice")
+	f := e.register(u, "alice")
+	if err := e.b.UpstreamState(); err != nil {
+		t.Fatalf("after a registration: %v", err)
+	}
+	e.srv.FailNext(wopitest.OpCheckFileInfo, 2, 500)
+	for range 2 {
+		if _, err := e.b.Stat(ctx, f.ID); !errors.Is(err, storage.ErrUnavailable) {
+			t.Fatalf("Stat on a failing upstream: %v", err)
+		}
+	}
+	err := e.b.UpstreamState()
+	if err == nil || !strings.Contains(err.Error(), ": 2, the latest") || !strings.Contains(err.Error(), "500") || !strings.Contains(err.Error(), "proof") {
+		t.Errorf("after two 500s: %v", err)
+	}
+	if strings.Contains(err.Error(), u.token) {
+		t.Error("the state names the upstream token")
+	}
+	e.srv.SetLock(u.id, "other")
+	if _, err := e.b.Put(ctx, f.ID, "mine", strings.NewReader("x"), 0); err == nil {
+		t.Fatal("Put under another lock succeeded")
+	}
+	if err := e.b.UpstreamState(); err != nil {
+		t.Errorf("after a 409: %v", err)
+	}
+	e.srv.SetUnreachable(true)
+	_, _ = e.b.Stat(ctx, f.ID)
+	e.srv.SetUnreachable(false)
+	if err := e.b.UpstreamState(); err == nil || !strings.Contains(err.Error(), ": 1, the latest") {
+		t.Errorf("after an unreachable upstream: %v", err)
+	}
+}
+
+// Row 6: a host that announces PutRelativeFile and answers 501 (wopiserver) is not
+// offered it again for a while; RenameFile is never sent to a host that does not
+// announce it.
+func TestAnnouncedButRefused(t *testing.T) {
+	e := newProfileEnv(t, wopitest.WS)
+	ctx := wopi.WithUser(t.Context(), "alice")
+	u := e.addFile("a.docx", "A", "alice")
+	f := e.register(u, "alice")
+	if _, a, err := e.b.StatAccess(ctx, f.ID); err != nil || !a.Create || a.Rename {
+		t.Fatalf("access before any refusal: %+v, %v", a, err)
+	}
+	_, err := e.b.CreateFree(ctx, f.FolderID, "copy.docx", strings.NewReader("c"), 0)
+	if !errors.Is(err, storage.ErrUnsupported) || !strings.Contains(err.Error(), "does not offer PutRelativeFile") {
+		t.Fatalf("CreateFree on wopiserver: %v", err)
+	}
+	if _, a, err := e.b.StatAccess(ctx, f.ID); err != nil || a.Create {
+		t.Errorf("access after the 501: %+v, %v", a, err)
+	}
+	e.srv.ResetRequests()
+	if _, err := e.b.Rename(ctx, f.ID, "", "b.docx"); !errors.Is(err, storage.ErrUnsupported) {
+		t.Errorf("Rename on a host that does not announce it: %v", err)
+	}
+	for _, r := range e.srv.Requests() {
+		if r.Op == wopitest.OpRenameFile {
+			t.Error("RenameFile sent")
+		}
+	}
+	if e.srv.Name(u.id) != "a.docx" {
+		t.Errorf("upstream name %q", e.srv.Name(u.id))
+	}
+	// The memory fades: the host may have been fixed.
+	e.srv.Advance(11 * time.Minute)
+	if _, a, err := e.b.StatAccess(ctx, f.ID); err != nil || !a.Create {
+		t.Errorf("access 11 minutes later: %+v, %v", a, err)
+	}
+}
