@@ -360,6 +360,14 @@ func (s *Server) CutGetFiles(n int) {
 	s.cut = n
 }
 
+// StopListening closes the host's listener, as a host shutting down does: new
+// connections are refused, while established keep-alive connections are still served
+// (OpenCloud goes on for 10-15 s after SIGTERM) until CloseConnections.
+func (s *Server) StopListening() { _ = s.ts.Listener.Close() }
+
+// CloseConnections closes the connections clients hold to the host.
+func (s *Server) CloseConnections() { s.ts.CloseClientConnections() }
+
 // SetUnreachable makes the host drop every connection without a reply, or serve again.
 func (s *Server) SetUnreachable(down bool) {
 	s.mu.Lock()

@@ -799,3 +799,22 @@ func TestAnnouncedButRefused(t *testing.T) {
 		t.Errorf("access 11 minutes later: %+v, %v", a, err)
 	}
 }
+
+// Row 12: a host shutting down stops accepting connections but serves the kept-alive
+// ones for a while. Calls go on over those, and fail as unavailable once they are gone.
+func TestUpstreamShuttingDown(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	f := e.register(e.addFile("a.docx", "A", "alice"), "alice")
+	e.srv.StopListening()
+	if _, err := e.b.Stat(ctx, f.ID); err != nil {
+		t.Errorf("Stat over a kept-alive connection to a host shutting down: %v", err)
+	}
+	e.srv.CloseConnections()
+	if _, err := e.b.Stat(ctx, f.ID); !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("Stat once the host is gone: %v, want ErrUnavailable", err)
+	}
+	if err := e.b.UpstreamState(); err == nil {
+		t.Error("UpstreamState ok with the host gone")
+	}
+}
