@@ -109,8 +109,14 @@ func TestWOPIValidator(t *testing.T) {
 }
 
 // runValidator runs wopivalidate.py on a session's file with the extra arguments, logs
-// the per-group counts and every failure, and returns the report.
+// the per-group counts and fails the test for every failure, and returns the report.
 func runValidator(t *testing.T, session wopiSession, args ...string) validatorReport {
+	t.Helper()
+	return validate(t, session, t.Errorf, args...)
+}
+
+// validate is runValidator reporting each failure with fail.
+func validate(t *testing.T, session wopiSession, fail func(format string, args ...any), args ...string) validatorReport {
 	t.Helper()
 	script := validatorScript(t)
 	python, err := exec.LookPath("python3")
@@ -153,7 +159,7 @@ func runValidator(t *testing.T, session wopiSession, args ...string) validatorRe
 		if tc.Status != "FAIL" {
 			continue
 		}
-		t.Errorf("FAIL [%s] %s: %s", tc.Group, tc.Name, tc.Reason)
+		fail("FAIL [%s] %s: %s", tc.Group, tc.Name, tc.Reason)
 		for _, r := range tc.Requests {
 			if len(r.Errors) > 0 {
 				t.Logf("    %s %s -> %d: %s", r.Request, r.URL, r.Status, strings.Join(r.Errors, "; "))
