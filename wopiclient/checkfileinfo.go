@@ -13,7 +13,7 @@ type CheckFileInfo struct {
 	// Required.
 	BaseFileName string `json:"BaseFileName"`
 	OwnerID      string `json:"OwnerId"`
-	Size         int64  `json:"Size"`
+	Size         int64  `json:"Size"` // SizeUnknown in a reply that leaves it out
 	UserID       string `json:"UserId"`
 	Version      string `json:"Version"`
 

@@ -49,26 +49,40 @@
 //
 // # Mapping
 //
-// Stat is CheckFileInfo (Version, or LastModifiedTime when the host gives no Version);
-// Open is CheckFileInfo then GetFile (the GetFile reply's Content-Length and
-// X-WOPI-ItemVersion describe the bytes); Put is PutFile, after spooling a body of
+// Stat is CheckFileInfo (Version, or LastModifiedTime when the host gives no Version; a
+// Size or LastModifiedTime the host does not state is storage.SizeUnknown or the zero
+// time, never 0 or year 1); Open is CheckFileInfo then GetFile, whose own
+// Content-Length (storage.SizeUnknown when it sends the bytes chunked) and
+// X-WOPI-ItemVersion describe the bytes; Put is PutFile, after spooling a body of
 // unknown length to a temp file, since WOPI hosts want a Content-Length; Rename is
-// RenameFile, which keeps the extension (a new extension is storage.ErrUnsupported) and
-// may land on another free name when the one asked for is taken, as WOPI asks of hosts
-// (the File returned says which);
-// Delete is DeleteFile; the lock operations are their WOPI namesakes. Upstream replies
-// map as: 409 to *storage.LockConflictError with the upstream's X-WOPI-Lock (or
-// storage.ErrExists for a taken name), 401/403 to storage.ErrUnauthorized, 404 to
-// storage.ErrNotFound, 412/413 to storage.ErrTooLarge, 400 on a name to
-// storage.ErrInvalidName, 501 to storage.ErrUnsupported, other 5xx, network failures
-// and timeouts to storage.ErrUnavailable (wrapping the cause).
+// RenameFile, which keeps the extension (a new extension is storage.ErrUnsupported),
+// is never sent to a host that does not announce it for the user (SupportsRename,
+// UserCanRename), and may land on another free name when the one asked for is taken,
+// as WOPI asks of hosts (the File returned carries the name the host answered);
+// Delete is DeleteFile; the lock operations are their WOPI namesakes (a GetLock 404
+// with an empty X-WOPI-Lock, as real hosts answer an unlocked file, is no lock).
+// Upstream replies map as: 409 to *storage.LockConflictError with the upstream's
+// X-WOPI-Lock (or storage.ErrExists for a taken name, whose free-name suggestion stays
+// in the wrapped *wopiclient.Error), a 5xx that says the file is not locked (OpenCloud's
+// "aborted: not locked") to *storage.LockConflictError too, 401/403 to
+// storage.ErrUnauthorized, 404 to storage.ErrNotFound, 412/413 to storage.ErrTooLarge,
+// 400 on a name to storage.ErrInvalidName, 501 to storage.ErrUnsupported, other 5xx,
+// network failures and timeouts to storage.ErrUnavailable (wrapping the cause). A
+// refusal by the host (401, 501, 500) carries a PublicMessage saying what the host
+// answered: a 500 is not an outage to wait out (hosts answer it for proofs they cannot
+// verify, for a lock that is gone, for tokens they no longer take).
+//
+// UpstreamState reports how the upstream answered the latest calls, for readiness.
 //
 // # Permissions
 //
 // StatAccess (storage.Permissioner) is Stat with what the upstream's CheckFileInfo
 // grants the context's user: write when UserCanWrite and not ReadOnly, rename when
 // SupportsRename and UserCanRename as well, create next to the file unless
-// UserCanNotWriteRelative. The bridge hands out no more than that.
+// UserCanNotWriteRelative, and the host's own SupportsGetLock,
+// SupportsExtendedLockLength and OwnerId. An operation the host answered 501 although
+// it announced it (cs3org/wopiserver's PutRelativeFile) is not granted for ten minutes.
+// The bridge hands out and announces no more than that.
 package wopi
 
 import (
