@@ -21,6 +21,12 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request, c *wopiCall) er
 // serveContent streams a file with its version, honouring X-WOPI-MaxExpectedSize (412)
 // and, when the backend can seek, ranges and conditional requests.
 func (s *Server) serveContent(w http.ResponseWriter, r *http.Request, id string) error {
+	return s.serveVersion(w, r, id, "")
+}
+
+// serveVersion is serveContent for a URL issued for one version of the file (version
+// not empty): once the file has another version it answers 409, never other bytes.
+func (s *Server) serveVersion(w http.ResponseWriter, r *http.Request, id, version string) error {
 	maxExpected, err := maxExpectedSize(r.Header)
 	if err != nil {
 		return err
@@ -30,6 +36,9 @@ func (s *Server) serveContent(w http.ResponseWriter, r *http.Request, id string)
 		return err
 	}
 	defer rc.Close()
+	if version != "" && f.Version != version {
+		return userErr(errConflict, "the document changed since this URL was issued: open it again to get the current version")
+	}
 	if maxExpected >= 0 && f.Size > maxExpected {
 		return userErr(errPrecondition, "the file is %d bytes, more than the %d of X-WOPI-MaxExpectedSize", f.Size, maxExpected)
 	}
