@@ -3,6 +3,7 @@
 package bridge
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -91,6 +92,8 @@ type Server struct {
 	stop      func() // ends the background work
 
 	handler http.Handler
+
+	sleep func(context.Context, time.Duration) error // pauses a proof check for a refresh; nil: a timer
 }
 
 // New checks the options and builds the server with all its routes.
@@ -296,6 +299,7 @@ func (s *Server) setupDiscovery(o Options) error {
 		Refresh:   s.discovery.RefreshProofKeys,
 		PublicURL: o.PublicURL,
 		Now:       s.now,
+		Wait:      s.waitForProofRefresh,
 	})
 	if err != nil {
 		return fmt.Errorf("bridge: %w", err)
