@@ -222,7 +222,7 @@ func (s *Server) routes() http.Handler {
 	// Docs API face: what DS calls.
 	r.HandleFunc("/docs/files/{id}/contents", s.docsDownload).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/docs/callback", s.docsCallback).Methods(http.MethodPost)
-	r.Handle(ProbePath, ProbeHandler()).Methods(http.MethodGet, http.MethodHead)
+	r.Handle(ProbePath, NewProbe(s.docs.header, s.docs.outbox)).Methods(http.MethodGet, http.MethodHead)
 
 	// Pages.
 	r.Handle("/", s.indexHandler()).Methods(http.MethodGet, http.MethodHead)
