@@ -5,8 +5,10 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"errors"
+	"io"
 	"math/big"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -73,16 +75,11 @@ func postCommand(t *testing.T, s *Server, body string) string {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			break
-		}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return b.String()
+	return string(b)
 }
 
 // With different inbox and outbox secrets, DS checks configs and commands with the inbox
@@ -230,4 +227,40 @@ func TestProofKeyRotationAndUnusableKeys(t *testing.T) {
 	if now, _ := s.ProofKeys(); !now.Equal(&next.PublicKey) {
 		t.Error("RotateProofKeys(next) does not sign with next")
 	}
+}
+
+// The editor route with AbandonWOPIOpens: the page renders (after CheckFileInfo and
+// LOCK) and its editor never connects. The page token is signed with the inbox secret.
+func TestWOPIEditorRouteAbandoned(t *testing.T) {
+	s := newServer(t, Options{WOPIEnabled: true, JWTSecret: "inbox", JWTOutboxSecret: "outbox"})
+	host := newWOPIHost(t)
+	src := host.add("left", &hostFile{info: editableInfo("l.docx", "u-9", 2), content: []byte("ll")})
+	ctx := testContext(t)
+	s.AbandonWOPIOpens(true)
+	resp, err := http.PostForm(s.URL()+"/hosting/wopi/word/edit?WOPISrc="+url.QueryEscape(src),
+		url.Values{"access_token": {"tok-l"}, "access_token_ttl": {"0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	_, rest, _ := strings.Cut(string(page), `data-usid="`)
+	usid, _, _ := strings.Cut(rest, `"`)
+	ev, err := s.WaitFor(ctx, Match{Type: Abandoned, Key: "left"}.Fn())
+	if err != nil || ev.Detail != usid || usid == "" {
+		t.Fatalf("abandoned event %+v (usid %q): %v", ev, usid, err)
+	}
+	var ops []string
+	for _, r := range host.requests() {
+		ops = append(ops, r.Method+" "+r.Get("X-WOPI-Override"))
+	}
+	if strings.Join(ops, ",") != "GET ,POST LOCK" {
+		t.Errorf("requests %v, want CheckFileInfo and LOCK", ops)
+	}
+	if len(s.Find(Match{Type: Connected}.Fn())) != 0 || s.WOPISession(usid) != nil {
+		t.Error("the editor of an abandoned page connected")
+	}
+	_, tokRest, _ := strings.Cut(string(page), `"token":"`)
+	tok, _, _ := strings.Cut(tokRest, `"`)
+	parseJWT(t, tok, "inbox")
 }
