@@ -118,11 +118,18 @@ func (s *Server) handleCallback(r *http.Request) (*docsapi.Callback, int, error)
 	}
 	switch cb.Status {
 	case docsapi.StatusEditing:
+		ended, err := s.docs.sessions.SessionEnded(cb.Key)
+		if err != nil {
+			return cb, 1, err
+		}
 		if err := s.docs.sessions.Editing(ctx, cb.Key, cb.Users); err != nil {
 			if errors.Is(err, session.ErrLockedElsewhere) || errors.Is(err, session.ErrKeyOutdated) {
 				s.dropEditors(ctx, fileID, cb.Key, err)
 			}
 			return cb, 1, err
+		}
+		if ended {
+			s.confirmEditors(ctx, fileID, cb.Key)
 		}
 	case docsapi.StatusMustSave, docsapi.StatusForcesaved:
 		fetch, err := s.resultFetcher(cb.URL)
@@ -147,6 +154,32 @@ func (s *Server) handleCallback(r *http.Request) (*docsapi.Callback, int, error)
 		}
 	}
 	return cb, 0, nil
+}
+
+// confirmEditors asks DS (command service info) whether key really has editors, after
+// a status 1 reopened its ended session: a status 1 that DS sent before the status 4
+// which ended the session, delivered after it, would otherwise keep the file locked.
+// DS answers info with a callback: status 1 when editors are connected (nothing
+// changes), status 4 when none are (the session ends again).
+func (s *Server) confirmEditors(ctx context.Context, fileID, key string) {
+	if s.docs.command == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	l := s.log.WithFields(logrus.Fields{"face": faceDocs, "file_id": fileID, "key": key})
+	_, err := s.docs.command.Info(ctx, key)
+	var ce *docsapi.CommandError
+	switch {
+	case err == nil:
+	case errors.As(err, &ce) && ce.Code == docsapi.CommandKeyNotFound:
+		// DS no longer knows the key: nobody edits it; the status 1 was a late one.
+		if err := s.docs.sessions.Ended(ctx, key); err != nil {
+			l.WithError(err).Error("could not end the session of a key ONLYOFFICE Docs no longer knows")
+		}
+	default:
+		l.WithError(err).Warn("could not ask ONLYOFFICE Docs (command service info) whether the reconnected editors of this key are still there")
+	}
 }
 
 // Reasons for ending DS's editing of a key, as counted in docs_drops_total.

@@ -258,3 +258,32 @@ func TestDocsRefusedCallbackIsLoggedAndCounted(t *testing.T) {
 		t.Errorf("status 1 not counted as CallbackEditing:\n%s", grep(m, `face="docs"`))
 	}
 }
+
+// A status 1 that arrives after the status 4 DS sent later (the two are fire-and-forget,
+// so a slow one can be overtaken) reopens the session; the bridge then asks DS (info)
+// whether editors are there, DS answers with status 4, and the file is not left locked.
+func TestDocsLateStatus1AfterStatus4LeavesNoLock(t *testing.T) {
+	e := newDocsEnv(t)
+	f := e.upload("late-join.docx", "v1")
+	cfg := e.config("alice", f.ID)
+	key := e.joinLeave(cfg, 1)
+	var m map[string]any
+	if err := json.Unmarshal(cfg, &m); err != nil {
+		t.Fatal(err)
+	}
+	code, reply := postSignedCallback(t, callbackURLOf(t, m), map[string]any{
+		"key": key, "status": 1, "users": []string{"alice"}, "actions": []map[string]any{{"type": 1, "userid": "alice"}},
+	})
+	if code != http.StatusOK || reply != `{"error":0}` {
+		t.Fatalf("late status 1: %d %s", code, reply)
+	}
+	// DS, asked, reports nobody there: status 4 ends the session again.
+	e.replies(key, docserver.StatusClosed, 2)
+	waitFor(t, "the lock of the late status 1 to go", func() bool {
+		_, mode := configKey(t, e.config("bob", f.ID))
+		return mode == "edit"
+	})
+	if code := wopiLock(t, e.session("carol", f.ID, "edit"), "wopi-lock"); code != http.StatusOK {
+		t.Fatalf("WOPI Lock after the late status 1: %d", code)
+	}
+}

@@ -237,6 +237,16 @@ func (m *Manager) Open(ctx context.Context, fileID string) (Opened, error) {
 	return Opened{Key: key, File: f, Edit: lock == "" || lock == LockID(key)}, nil
 }
 
+// SessionEnded reports whether key's session ended without a save (status 4 or 3):
+// a status 1 for it now is an editor reconnecting, or a late one.
+func (m *Manager) SessionEnded(key string) (bool, error) {
+	k, err := m.keyOf(key)
+	if err != nil {
+		return false, err
+	}
+	return k.State == keyEnded, nil
+}
+
 // FileOf returns the file a key was issued for.
 func (m *Manager) FileOf(key string) (string, error) {
 	var k *keyRec
