@@ -64,8 +64,10 @@ func (s *Server) folderShareURL(w http.ResponseWriter, r *http.Request, c *wopiC
 // clients fetch it without proof headers; ONLYOFFICE prefers it to GetFile, and its
 // converter logs it in full). It is a bearer credential, so it is valid for
 // fileURLLifetime only (DS fetches it right after CheckFileInfo; a download that has
-// started goes on), never longer than the access token it came with, and serves only
-// the version it was issued for (409 once the file changed).
+// started goes on), never longer than the access token it came with. It serves the
+// current content, as GetFile does: Microsoft's validator (WopiCore,
+// GetFromFileUrlAfterPutFile) requires a FileUrl to return what a PutFile made of the
+// file after it was issued, so it is not bound to one version.
 
 // fileURLLifetime is how long a FileUrl stays valid: DS's converter fetches it at once,
 // retrying a few times, each attempt bounded by its 2-minute download timeout.
@@ -81,21 +83,20 @@ func newURLSigner(secret []byte, now func() time.Time) *urlSigner {
 	return &urlSigner{mac: newMACPool(deriveKey(secret, "wopi file url v1")), now: now}
 }
 
-func (u *urlSigner) sig(id, version string, exp int64) string {
-	return b64.EncodeToString(u.mac.sum([]byte(strconv.FormatInt(exp, 10)), []byte{0}, []byte(id), []byte{0}, []byte(version)))
+func (u *urlSigner) sig(id string, exp int64) string {
+	return b64.EncodeToString(u.mac.sum([]byte(strconv.FormatInt(exp, 10)), []byte{0}, []byte(id)))
 }
 
-// url is the FileUrl of version of file id, valid for fileURLLifetime but not after
-// tokenExp (ms since the epoch).
-func (u *urlSigner) url(public, id, version string, tokenExp int64) string {
+// url is the FileUrl of file id, valid for fileURLLifetime but not after tokenExp (ms
+// since the epoch).
+func (u *urlSigner) url(public, id string, tokenExp int64) string {
 	exp := min(u.now().Add(fileURLLifetime).UnixMilli(), tokenExp)
-	return public + "/wopi/fileurl/" + url.PathEscape(id) + "?v=" + url.QueryEscape(version) +
-		"&exp=" + strconv.FormatInt(exp, 10) + "&sig=" + u.sig(id, version, exp)
+	return public + "/wopi/fileurl/" + url.PathEscape(id) + "?exp=" + strconv.FormatInt(exp, 10) + "&sig=" + u.sig(id, exp)
 }
 
 func (u *urlSigner) verify(id string, q url.Values) error {
 	exp, err := strconv.ParseInt(q.Get("exp"), 10, 64)
-	if err != nil || q.Get("v") == "" || !hmac.Equal([]byte(q.Get("sig")), []byte(u.sig(id, q.Get("v"), exp))) {
+	if err != nil || !hmac.Equal([]byte(q.Get("sig")), []byte(u.sig(id, exp))) {
 		return userErr(errUnauthenticated, "the file URL is not valid: take a fresh FileUrl from CheckFileInfo")
 	}
 	if u.now().UnixMilli() >= exp {
@@ -124,8 +125,7 @@ func (s *Server) wopiSigned(op string, fn wopiFunc) http.Handler {
 	})
 }
 
-// getFileURL serves a FileUrl: the version it was issued for (wopiSigned checked the
-// signature over it).
+// getFileURL serves a FileUrl.
 func (s *Server) getFileURL(w http.ResponseWriter, r *http.Request, c *wopiCall) error {
-	return s.serveVersion(w, r, c.id, r.URL.Query().Get("v"))
+	return s.serveContent(w, r, c.id)
 }
