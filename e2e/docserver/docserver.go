@@ -34,6 +34,17 @@
 //	w, err := ds.OpenWOPI(ctx, actionURLFromDiscovery, accessToken, ttlMillis, "")
 //	err = w.Save([]byte("v2"), false) // Save button: PutFile with the lock
 //	w.Close()                         // PutFile (exit) after SaveDelay, then UNLOCK
+//
+// Traits of the real server that integrations trip over, as observed against
+// ONLYOFFICE DocService (see the real-DS captures): a Docs API key is reused while its
+// content is unchanged (status 4 when the last editor leaves, status 1 with the same key
+// when an editor comes back with the same config); Options.JWTOutboxSecret signs
+// callbacks and downloads while JWTSecret checks configs and commands; in WOPI mode the
+// file is fetched through FileUrl when CheckFileInfo gives one (never GetFile), with
+// X-WOPI-MaxExpectedSize and no proof; the host page route LOCKs before any editor
+// connects, and an open whose editor never connects (OpenWOPIAbandoned,
+// AbandonWOPIOpens) is never unlocked; RotateProofKeys and PublishProofKeyElement
+// change what discovery publishes; the command service's drop disconnects editors.
 package docserver
 
 import (
