@@ -37,7 +37,12 @@ func (s *Server) serveVersion(w http.ResponseWriter, r *http.Request, id, versio
 	}
 	defer rc.Close()
 	if version != "" && f.Version != version {
-		return userErr(errConflict, "the document changed since this URL was issued: open it again to get the current version")
+		// Keys and URLs are made from Stat's version; an upstream host may write
+		// X-WOPI-ItemVersion (GetFile) unlike CheckFileInfo's Version. A Stat after the
+		// Open sees at least the version opened, so its agreeing is enough.
+		if st, err := s.store.Stat(r.Context(), id); err != nil || st.Version != version {
+			return userErr(errConflict, "the document changed since this URL was issued: open it again to get the current version")
+		}
 	}
 	if maxExpected >= 0 && f.Size > maxExpected {
 		return userErr(errPrecondition, "the file is %d bytes, more than the %d of X-WOPI-MaxExpectedSize", f.Size, maxExpected)
