@@ -179,12 +179,23 @@ func TestReadyzNeedsDiscovery(t *testing.T) {
 	e.clock.Add(time.Minute)
 	wantStatus(t, e.do(http.MethodGet, "/readyz", nil), http.StatusOK)
 
-	// Proofs required, but DS publishes no keys: every WOPI request would fail.
+	// DS stops publishing keys: the last good ones are kept (requests signed with them
+	// still work), and readyz says so.
 	ds.setKeys(nil, nil)
 	e.clock.Add(2 * time.Hour)
 	w = e.do(http.MethodGet, "/readyz", nil)
+	wantStatus(t, w, http.StatusOK)
+	if !strings.Contains(w.Body.String(), "the last good ones are kept") || !strings.Contains(w.Body.String(), "no proof key") {
+		t.Errorf("readyz = %q", w.Body.String())
+	}
+
+	// Proofs required, and DS never published keys: every WOPI request would fail.
+	bare := newFakeDS(t)
+	bare.setKeys(nil, nil)
+	e = newEnv(t, withDS(bare, config.ProofRequire))
+	w = e.do(http.MethodGet, "/readyz", nil)
 	wantStatus(t, w, http.StatusServiceUnavailable)
-	if !strings.Contains(w.Body.String(), "proof keys") {
+	if !strings.Contains(w.Body.String(), "proof keys: failed") {
 		t.Errorf("readyz = %q", w.Body.String())
 	}
 }

@@ -23,11 +23,14 @@ import (
 type DocsOptions struct {
 	URL       *url.URL     // DS as the bridge reaches it; nil: no DS configured
 	PublicURL *url.URL     // DS as browsers reach it; nil: URL
-	JWTSecret []byte       // DS's shared secret; empty: JWT off
+	JWTSecret []byte       // DS's shared (inbox) secret: configs and commands; empty: JWT off
 	JWTHeader string       // header DS puts its JWT in; empty: Authorization
 	HTTP      *http.Client // outbound calls to DS; nil: a client with timeouts
 	// SaveRetryEvery is the pause between replays of saves that storage refused.
 	SaveRetryEvery time.Duration
+	// JWTOutboxSecret is the secret DS signs callbacks and downloads with (its
+	// outbox secret); empty: JWTSecret.
+	JWTOutboxSecret []byte
 }
 
 // errNoDocs: an operation that needs a Document Server, none configured.
@@ -37,7 +40,8 @@ var errNoDocs = errors.New("no document server")
 type docsFace struct {
 	url       *url.URL
 	publicURL *url.URL
-	secret    []byte
+	secret    []byte // signs configs and commands (DS's inbox secret)
+	outbox    []byte // verifies callbacks and downloads (DS's outbox secret)
 	header    string
 	http      *http.Client
 	urls      *docsURLSigner
@@ -50,6 +54,10 @@ func newDocsFace(o DocsOptions, secret []byte, now func() time.Time) *docsFace {
 		urls: &docsURLSigner{key: deriveKey(secret, "docs url v1"), now: now}}
 	if d.publicURL == nil {
 		d.publicURL = d.url
+	}
+	d.outbox = o.JWTOutboxSecret
+	if len(d.outbox) == 0 {
+		d.outbox = d.secret
 	}
 	if d.header == "" {
 		d.header = "Authorization"
@@ -99,23 +107,28 @@ func (u *docsURLSigner) sig(purpose, id string, exp int64) string {
 	return b64.EncodeToString(m.Sum(nil))
 }
 
-func (u *docsURLSigner) downloadURL(public, id string, exp int64) string {
-	return public + "/docs/files/" + url.PathEscape(id) + "/contents?exp=" + strconv.FormatInt(exp, 10) + "&sig=" + u.sig("download", id, exp)
+// downloadURL is the document.url of version of file id: it serves that version only
+// (the key of an editor config stands for one content, never reused for another).
+func (u *docsURLSigner) downloadURL(public, id, version string, exp int64) string {
+	return public + "/docs/files/" + url.PathEscape(id) + "/contents?v=" + url.QueryEscape(version) +
+		"&exp=" + strconv.FormatInt(exp, 10) + "&sig=" + u.sig("download", id+"\x00"+version, exp)
 }
 
 func (u *docsURLSigner) callbackURL(public, id string) string {
 	return public + "/docs/callback?file=" + url.QueryEscape(id) + "&sig=" + u.sig("callback", id, 0)
 }
 
-func (u *docsURLSigner) verifyDownload(id string, q url.Values) error {
+// verifyDownload checks a document.url and returns the version it is for.
+func (u *docsURLSigner) verifyDownload(id string, q url.Values) (string, error) {
+	version := q.Get("v")
 	exp, err := strconv.ParseInt(q.Get("exp"), 10, 64)
-	if err != nil || !hmac.Equal([]byte(q.Get("sig")), []byte(u.sig("download", id, exp))) {
-		return userErr(errUnauthenticated, "the document URL is not valid: it was not issued by this bridge (or WOPIBRIDGE_SECRET changed)")
+	if err != nil || version == "" || !hmac.Equal([]byte(q.Get("sig")), []byte(u.sig("download", id+"\x00"+version, exp))) {
+		return "", userErr(errUnauthenticated, "the document URL is not valid: it was not issued by this bridge (or WOPIBRIDGE_SECRET changed)")
 	}
 	if u.now().UnixMilli() >= exp {
-		return userErr(errUnauthenticated, "the document URL has expired: open the document again")
+		return "", userErr(errUnauthenticated, "the document URL has expired: open the document again")
 	}
-	return nil
+	return version, nil
 }
 
 func (u *docsURLSigner) verifyCallback(q url.Values) (string, error) {

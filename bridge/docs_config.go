@@ -99,7 +99,7 @@ func (s *Server) editorConfig(ctx context.Context, fileID string, u launchUser) 
 			FileType: ext,
 			Key:      o.Key,
 			Title:    o.File.Name,
-			URL:      s.docs.urls.downloadURL(s.public, fileID, exp),
+			URL:      s.docs.urls.downloadURL(s.public, fileID, o.File.Version, exp),
 			Permissions: docsapi.Permissions{
 				Edit: edit, Review: edit, Comment: edit, FillForms: edit,
 				Download: true, Print: true, Copy: true,

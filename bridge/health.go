@@ -111,6 +111,9 @@ func (s *Server) discoveryChecks(ctx context.Context) []readyCheck {
 		pk := readyCheck{name: "proof keys"}
 		if _, err := d.ProofKeys(); err != nil {
 			pk.problem = err.Error() + " (WOPIBRIDGE_PROOF=require)"
+		} else if kerr := s.discovery.Status().KeysError; kerr != nil {
+			// Still working with the last good keys: say so, without failing.
+			pk.name += " (the last good ones are kept: DS now publishes none usable: " + kerr.Error() + ")"
 		}
 		checks = append(checks, pk)
 	}

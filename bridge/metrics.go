@@ -57,6 +57,8 @@ type metrics struct {
 	sessionEvents *prometheus.CounterVec
 	discovery     *prometheus.CounterVec
 	proofFailures *prometheus.CounterVec
+	callbacks     *prometheus.CounterVec
+	drops         *prometheus.CounterVec
 
 	mu  sync.Mutex
 	ops map[string]map[string]bool // face -> operation labels in use
@@ -90,13 +92,28 @@ func newMetrics() *metrics {
 			Namespace: metricsNamespace, Name: "proof_failures_total",
 			Help: "WOPI requests refused because their proof did not verify, by reason (missing, expired, future, invalid, no_key, discovery_unavailable).",
 		}, []string{"reason"}),
+		callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "docs_callbacks_total",
+			Help: "Callbacks from ONLYOFFICE Docs, by status (1, 2, 3, 4, 6, 7, other; unknown when refused before the body could be trusted) and result (ok; refused: {\"error\":1} for a bad JWT, key or URL, or a status 1 that cannot take the lock; retry: HTTP 503).",
+		}, []string{"status", "result"}),
+		drops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "docs_drops_total",
+			Help: "Docs API editing sessions the bridge ended through DS's command service (drop), by reason (locked_elsewhere: a status 1 found the file locked by another session; key_outdated: the file changed since the key was issued) and result (ok, error).",
+		}, []string{"reason", "result"}),
 		ops: map[string]map[string]bool{},
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.requests, m.latency, m.lockConflicts, m.sessionEvents, m.discovery, m.proofFailures,
+		m.callbacks, m.drops,
 	)
+	for _, st := range []string{"1", "2", "3", "4", "6", "7"} {
+		for _, r := range []string{callbackOK, callbackRefused} {
+			m.callbacks.WithLabelValues(st, r)
+		}
+	}
+	m.callbacks.WithLabelValues("unknown", callbackRefused)
 	for _, k := range sessionEventKinds {
 		m.sessionEvents.WithLabelValues(string(k))
 	}
@@ -190,6 +207,16 @@ func (m *metrics) proofFailed(err error) {
 		reason = proofNoKey
 	}
 	m.proofFailures.WithLabelValues(reason).Inc()
+}
+
+// callback counts a callback by its status label and result.
+func (m *metrics) callback(status, result string) {
+	m.callbacks.WithLabelValues(status, result).Inc()
+}
+
+// docsDrop counts an editing session ended through the command service.
+func (m *metrics) docsDrop(reason, result string) {
+	m.drops.WithLabelValues(reason, result).Inc()
 }
 
 // serveMetrics answers GET /metrics.

@@ -3,6 +3,7 @@
 package bridge
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -91,6 +92,8 @@ type Server struct {
 	stop      func() // ends the background work
 
 	handler http.Handler
+
+	sleep func(context.Context, time.Duration) error // pauses a proof check for a refresh; nil: a timer
 }
 
 // New checks the options and builds the server with all its routes.
@@ -219,7 +222,7 @@ func (s *Server) routes() http.Handler {
 	// Docs API face: what DS calls.
 	r.HandleFunc("/docs/files/{id}/contents", s.docsDownload).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/docs/callback", s.docsCallback).Methods(http.MethodPost)
-	r.Handle(ProbePath, ProbeHandler()).Methods(http.MethodGet, http.MethodHead)
+	r.Handle(ProbePath, NewProbe(s.docs.header, s.docs.outbox)).Methods(http.MethodGet, http.MethodHead)
 
 	// Pages.
 	r.Handle("/", s.indexHandler()).Methods(http.MethodGet, http.MethodHead)
@@ -296,6 +299,7 @@ func (s *Server) setupDiscovery(o Options) error {
 		Refresh:   s.discovery.RefreshProofKeys,
 		PublicURL: o.PublicURL,
 		Now:       s.now,
+		Wait:      s.waitForProofRefresh,
 	})
 	if err != nil {
 		return fmt.Errorf("bridge: %w", err)

@@ -311,7 +311,11 @@ func TestUpstreamCheckFileInfo(t *testing.T) {
 		t.Errorf("upstream holds %q locked %q", e.up.Content(f.id), e.up.Lock(f.id))
 	}
 	e.up.ResetRequests()
-	dl := e.srv.docs.urls.downloadURL(testPublic, tok.File, e.clock.Now().Add(time.Hour).UnixMilli())
+	cur, err := e.srv.store.Stat(t.Context(), tok.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl := e.srv.docs.urls.downloadURL(testPublic, tok.File, cur.Version, e.clock.Now().Add(time.Hour).UnixMilli())
 	w = e.do(http.MethodGet, strings.TrimPrefix(dl, testPublic), nil)
 	wantStatus(t, w, http.StatusOK)
 	if w.Body.String() != "v2" {

@@ -82,6 +82,10 @@ func (s *Server) checkFolderInfo(w http.ResponseWriter, r *http.Request, c *wopi
 		SharingURL                  string   `json:"SharingUrl,omitempty"`
 		BreadcrumbBrandName         string   `json:"BreadcrumbBrandName"`
 		BreadcrumbBrandURL          string   `json:"BreadcrumbBrandUrl"`
+		// Licensing properties, always present: a file created in the folder carries
+		// the same values in its CheckFileInfo.
+		LicenseCheckForEditIsEnabled bool `json:"LicenseCheckForEditIsEnabled"`
+		IsEduUser                    bool `json:"IsEduUser"`
 	}{
 		Name:                        folderName(f),
 		FolderName:                  folderName(f),

@@ -28,6 +28,12 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request, c *wopiCall) er
 // reply, never a complete-looking short one. X-WOPI-MaxExpectedSize holds for the bytes
 // that flow: a file of unknown size that goes past it is cut the same way.
 func (s *Server) serveContent(w http.ResponseWriter, r *http.Request, id string) error {
+	return s.serveVersion(w, r, id, "")
+}
+
+// serveVersion is serveContent for a URL issued for one version of the file (version
+// not empty): once the file has another version it answers 409, never other bytes.
+func (s *Server) serveVersion(w http.ResponseWriter, r *http.Request, id, version string) error {
 	maxExpected, err := maxExpectedSize(r.Header)
 	if err != nil {
 		return err
@@ -37,6 +43,14 @@ func (s *Server) serveContent(w http.ResponseWriter, r *http.Request, id string)
 		return err
 	}
 	defer rc.Close()
+	if version != "" && f.Version != version {
+		// Keys and URLs are made from Stat's version; an upstream host may write
+		// X-WOPI-ItemVersion (GetFile) unlike CheckFileInfo's Version. A Stat after the
+		// Open sees at least the version opened, so its agreeing is enough.
+		if st, err := s.store.Stat(r.Context(), id); err != nil || st.Version != version {
+			return userErr(errConflict, "the document changed since this URL was issued: open it again to get the current version")
+		}
+	}
 	if maxExpected >= 0 && f.Size > maxExpected {
 		return userErr(errPrecondition, "the file is %d bytes, more than the %d of X-WOPI-MaxExpectedSize", f.Size, maxExpected)
 	}

@@ -141,7 +141,10 @@ func TestFileURL(t *testing.T) {
 		w := e.do(http.MethodGet, tgt, nil)
 		wantStatus(t, w, http.StatusUnauthorized)
 	}
-	e.clock.Add(time.Hour)
+	// Valid for minutes, not for the access token's hours.
+	e.clock.Add(fileURLLifetime - time.Second)
+	wantStatus(t, e.do(http.MethodGet, target, nil), http.StatusOK)
+	e.clock.Add(time.Second)
 	w = e.do(http.MethodGet, target, nil)
 	wantStatus(t, w, http.StatusUnauthorized)
 }

@@ -61,8 +61,17 @@ func (s *Server) folderShareURL(w http.ResponseWriter, r *http.Request, c *wopiC
 }
 
 // FileUrl: a signed, expiring URL of a file's content that needs no access token (WOPI
-// clients fetch it without proof headers; ONLYOFFICE prefers it to GetFile). It expires
-// with the access token it was given with and always serves the current content.
+// clients fetch it without proof headers; ONLYOFFICE prefers it to GetFile, and its
+// converter logs it in full). It is a bearer credential, so it is valid for
+// fileURLLifetime only (DS fetches it right after CheckFileInfo; a download that has
+// started goes on), never longer than the access token it came with. It serves the
+// current content, as GetFile does: Microsoft's validator (WopiCore,
+// GetFromFileUrlAfterPutFile) requires a FileUrl to return what a PutFile made of the
+// file after it was issued, so it is not bound to one version.
+
+// fileURLLifetime is how long a FileUrl stays valid: DS's converter fetches it at once,
+// retrying a few times, each attempt bounded by its 2-minute download timeout.
+const fileURLLifetime = 10 * time.Minute
 
 // urlSigner signs FileUrls.
 type urlSigner struct {
@@ -78,8 +87,10 @@ func (u *urlSigner) sig(id string, exp int64) string {
 	return b64.EncodeToString(u.mac.sum([]byte(strconv.FormatInt(exp, 10)), []byte{0}, []byte(id)))
 }
 
-// url is the FileUrl of file id, valid until exp (ms since the epoch).
-func (u *urlSigner) url(public, id string, exp int64) string {
+// url is the FileUrl of file id, valid for fileURLLifetime but not after tokenExp (ms
+// since the epoch).
+func (u *urlSigner) url(public, id string, tokenExp int64) string {
+	exp := min(u.now().Add(fileURLLifetime).UnixMilli(), tokenExp)
 	return public + "/wopi/fileurl/" + url.PathEscape(id) + "?exp=" + strconv.FormatInt(exp, 10) + "&sig=" + u.sig(id, exp)
 }
 

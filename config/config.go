@@ -11,6 +11,7 @@
 //	docs_public_url    WOPIBRIDGE_DOCS_PUBLIC_URL    --docs-public-url
 //	docs_jwt_secret    WOPIBRIDGE_DOCS_JWT_SECRET    --docs-jwt-secret
 //	docs_jwt_header    WOPIBRIDGE_DOCS_JWT_HEADER    --docs-jwt-header
+//	docs_jwt_outbox_secret WOPIBRIDGE_DOCS_JWT_OUTBOX_SECRET --docs-jwt-outbox-secret
 //	launch_secret      WOPIBRIDGE_LAUNCH_SECRET      --launch-secret
 //	storage            WOPIBRIDGE_STORAGE            --storage
 //	state              WOPIBRIDGE_STATE              --state
@@ -23,7 +24,7 @@
 //	max_file_size      WOPIBRIDGE_MAX_FILE_SIZE      --max-file-size
 //	shutdown_timeout   WOPIBRIDGE_SHUTDOWN_TIMEOUT   --shutdown-timeout
 //
-// The three secrets may instead be read from a file: docs_jwt_secret_file,
+// The secrets may instead be read from a file: docs_jwt_secret_file,
 // WOPIBRIDGE_DOCS_JWT_SECRET_FILE, --docs-jwt-secret-file, and likewise for the others
 // (a trailing newline is dropped). Giving a secret and its file in the same source is
 // an error. A secret given as a flag shows in the process list; prefer the file form.
@@ -87,16 +88,31 @@ type DocsConfig struct {
 	URL *url.URL
 	// PublicURL is DS's base URL as browsers reach it; it defaults to URL.
 	PublicURL *url.URL
-	// JWTSecret is DS's shared JWT secret; empty turns JWT off.
+	// JWTSecret is DS's shared JWT secret; empty turns JWT off. It is the secret DS
+	// checks what it receives with (its inbox secret): the bridge signs editor configs
+	// and command service calls with it.
 	JWTSecret string
+	// JWTOutboxSecret is the secret DS signs what it sends with (its outbox secret):
+	// the bridge verifies callbacks and document downloads with it. Empty means
+	// JWTSecret, as with Docker's single JWT_SECRET.
+	JWTOutboxSecret string
 	// JWTHeader is the request header DS puts its JWT in.
 	JWTHeader string
+}
+
+// OutboxSecret is the secret DS's callbacks and downloads are verified with.
+func (d DocsConfig) OutboxSecret() string {
+	if d.JWTOutboxSecret != "" {
+		return d.JWTOutboxSecret
+	}
+	return d.JWTSecret
 }
 
 // String describes the section without its secret, so it is safe to print.
 func (d DocsConfig) String() string {
 	return "{URL:" + urlString(d.URL) + " PublicURL:" + urlString(d.PublicURL) +
-		" JWTSecret:" + redact(d.JWTSecret) + " JWTHeader:" + d.JWTHeader + "}"
+		" JWTSecret:" + redact(d.JWTSecret) + " JWTOutboxSecret:" + redact(d.JWTOutboxSecret) +
+		" JWTHeader:" + d.JWTHeader + "}"
 }
 
 // GoString is String, so that %#v does not print the secret either.

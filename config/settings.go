@@ -57,6 +57,10 @@ var settings = []setting{
 		c.Docs.JWTHeader = strings.TrimSpace(v)
 		return nil
 	}},
+	{key: "docs_jwt_outbox_secret", secret: true, usage: "the `secret` DS signs callbacks and downloads with (its outbox secret), when it differs from docs-jwt-secret", def: "docs-jwt-secret", apply: func(c *Config, v string) error {
+		c.Docs.JWTOutboxSecret = v
+		return nil
+	}},
 	{key: "launch_secret", secret: true, usage: "`secret` the integrator signs launch tokens with", def: "none: demo mode, loopback only", apply: func(c *Config, v string) error {
 		c.LaunchSecret = v
 		return nil

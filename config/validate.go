@@ -124,6 +124,9 @@ func (c *Config) Validate() error {
 		fail("shutdown_timeout", "%v is not a duration above 0 (use e.g. 30s)", c.ShutdownTimeout)
 	}
 
+	if c.Docs.JWTOutboxSecret != "" && c.Docs.JWTSecret == "" {
+		fail("docs_jwt_outbox_secret", "is set but %s is empty: set %s to DS's inbox secret (services.CoAuthoring.secret.inbox in DS's local.json), which DS checks editor configs and commands with", envName("docs_jwt_secret"), envName("docs_jwt_secret"))
+	}
 	if listenOK && !loopback {
 		if c.DemoMode() {
 			fail("launch_secret", "empty (demo mode) is allowed only when %s is a loopback address, and it is %q (set %s, or listen on 127.0.0.1)", envName("listen"), c.Listen, envName("launch_secret"))

@@ -98,7 +98,7 @@ func TestMetricsAfterRealRequests(t *testing.T) {
 	e.reply(ed.Key(), docserver.StatusMustSave)
 	e.p.waitMetric(`wopibridge_docs_save_events_total{event="saved"}`, 1)
 	m = e.p.metrics()
-	if sample(m, `wopibridge_http_requests_total{code="200",face="docs",operation="Callbackmust save/saved"}`) != 1 {
+	if sample(m, `wopibridge_http_requests_total{code="200",face="docs",operation="CallbackMustSave"}`) != 1 || sample(m, `wopibridge_docs_callbacks_total{result="ok",status="2"}`) != 1 {
 		t.Errorf("the status 2 callback is not counted:\n%s", grep(m, `face="docs"`))
 	}
 

@@ -497,3 +497,30 @@ func TestIPFilterOnWOPIRoutes(t *testing.T) {
 		})
 	}
 }
+
+// DS locks a file while it renders the WOPI host page, before any editor connects. An
+// open whose editor never connects keeps that lock: DS never unlocks it, so the file
+// opens read-only in the Docs API until the lock lapses (README: "a document opens
+// read-only").
+func TestWOPIAbandonedOpenKeepsDSLock(t *testing.T) {
+	e := newDocsEnv(t)
+	f := e.upload("abandoned.docx", "v1")
+	s := e.session("carol", f.ID, "edit")
+	render, err := e.ds.OpenWOPIAbandoned(e.ctx(), s.ActionURL, s.AccessToken, s.AccessTokenTTL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth, _ := render["userAuth"].(map[string]any); auth["mode"] != "edit" {
+		t.Fatalf("DS rendered %v", render)
+	}
+	wantWOPIOK(t, e.ds, docserver.OpCheckFileInfo, docserver.OpLock)
+	if n := len(wopiReplies(e.ds, docserver.OpFileURL)) + len(wopiReplies(e.ds, docserver.OpGetFile)); n != 0 {
+		t.Errorf("DS downloaded the file %d times for an editor that never connected", n)
+	}
+	if _, mode := configKey(t, e.config("alice", f.ID)); mode != "view" {
+		t.Errorf("Docs API config while DS holds the abandoned lock: mode %s", mode)
+	}
+	if n := len(wopiReplies(e.ds, docserver.OpUnlock)); n != 0 {
+		t.Errorf("DS unlocked an abandoned open %d times", n)
+	}
+}

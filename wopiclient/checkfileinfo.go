@@ -28,7 +28,7 @@ type CheckFileInfo struct {
 	UserFriendlyName  string `json:"UserFriendlyName,omitempty"`
 	UserPrincipalName string `json:"UserPrincipalName,omitempty"`
 	IsAnonymousUser   bool   `json:"IsAnonymousUser"`
-	IsEduUser         bool   `json:"IsEduUser,omitempty"`
+	IsEduUser         bool   `json:"IsEduUser"` // always sent: validators compare it with the folder's
 	UserInfo          string `json:"UserInfo,omitempty"`
 
 	// User permissions.
@@ -56,7 +56,7 @@ type CheckFileInfo struct {
 	SupportsReviewing            bool     `json:"SupportsReviewing,omitempty"`
 	SupportsAddActivities        bool     `json:"SupportsAddActivities,omitempty"`
 	SupportedShareURLTypes       []string `json:"SupportedShareUrlTypes,omitempty"`
-	LicenseCheckForEditIsEnabled bool     `json:"LicenseCheckForEditIsEnabled,omitempty"`
+	LicenseCheckForEditIsEnabled bool     `json:"LicenseCheckForEditIsEnabled"` // always sent, as IsEduUser
 
 	// File URLs.
 	FileURL             string `json:"FileUrl,omitempty"` // direct download, no access token

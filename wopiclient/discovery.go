@@ -72,6 +72,10 @@ type ProofKeyInfo struct {
 var ErrNoProofKey = errors.New("wopi: discovery has no proof key " +
 	"(configure wopi.privateKey/publicKey/modulus and their *Old twins in ONLYOFFICE Docs, or turn proof checking off)")
 
+// ErrUnusableProofKey means the discovery's <proof-key> holds a key that cannot be used
+// (malformed, too small or too large, a bad exponent); the error wrapping it says what.
+var ErrUnusableProofKey = errors.New("wopi: discovery publishes an unusable proof key")
+
 // wire shapes of the XML
 type xmlDiscovery struct {
 	XMLName  xml.Name      `xml:"wopi-discovery"`
@@ -473,6 +477,10 @@ type DiscoveryStatus struct {
 	FetchedAt   time.Time // when the copy served was fetched
 	LastAttempt time.Time // when the last fetch finished, successful or not
 	LastError   error     // the error of the last fetch, nil if it succeeded
+	// KeysError says what is wrong with the proof keys of the last fetched discovery
+	// (ErrNoProofKey, or wrapping ErrUnusableProofKey); the last good keys are still
+	// served, and discovery is fetched again after RetryInterval. Nil when they are good.
+	KeysError error
 }
 
 // DiscoveryCache holds the discovery of one Document Server. Get serves it from an
@@ -494,11 +502,13 @@ type DiscoveryCache struct {
 	last        cachedDiscovery // last good copy, kept after the LRU entry expires
 	lastAttempt time.Time
 	lastErr     error
+	keysErr     error // what is wrong with the keys of the last fetched discovery
 }
 
 type cachedDiscovery struct {
 	d       *Discovery
 	fetched time.Time
+	expires time.Time // fetched + TTL, or + RetryInterval when its proof keys are unusable
 }
 
 // NewDiscoveryCache returns a cache for the Document Server at opts.URL.
@@ -548,7 +558,7 @@ func (c *DiscoveryCache) URL() string { return c.url }
 // (a *DiscoveryError, wrapping ErrWOPIDisabled on 404) is returned.
 func (c *DiscoveryCache) Get(ctx context.Context) (*Discovery, error) {
 	now := c.now()
-	if e, ok := c.fresh.Get(c.url); ok && now.Sub(e.fetched) < c.ttl {
+	if e, ok := c.fresh.Get(c.url); ok && now.Before(e.expires) {
 		return e.d, nil
 	}
 	c.mu.Lock()
@@ -603,6 +613,7 @@ func (c *DiscoveryCache) Status() DiscoveryStatus {
 		FetchedAt:   c.last.fetched,
 		LastAttempt: c.lastAttempt,
 		LastError:   c.lastErr,
+		KeysError:   c.keysErr,
 	}
 }
 
@@ -638,9 +649,21 @@ func (c *DiscoveryCache) fetchAndStore(ctx context.Context) (*Discovery, error) 
 	if err != nil {
 		return nil, err
 	}
-	c.last = cachedDiscovery{d: d, fetched: now}
+	entry := cachedDiscovery{d: d, fetched: now, expires: now.Add(c.ttl)}
+	c.keysErr = d.keysErr
+	if d.keysErr != nil {
+		// DS publishes no usable keys (being reconfigured?): keep the last good ones,
+		// and look again soon.
+		entry.expires = now.Add(c.retry)
+		if c.last.d != nil && c.last.d.keysErr == nil {
+			kept := *d
+			kept.ProofKey, kept.keys, kept.keysErr = c.last.d.ProofKey, c.last.d.keys, nil
+			entry.d = &kept
+		}
+	}
+	c.last = entry
 	c.fresh.Add(c.url, c.last)
-	return d, nil
+	return entry.d, nil
 }
 
 func (c *DiscoveryCache) fetch(ctx context.Context) (*Discovery, error) {

@@ -234,8 +234,15 @@ type ProofVerifierOptions struct {
 	PublicURL *url.URL
 	// MinRefreshInterval bounds how often failed verifications refresh discovery, so a
 	// flood of forged requests cannot turn into a flood of discovery fetches.
-	// Default 10s.
+	// Default 2s.
 	MinRefreshInterval time.Duration
+	// MaxRefreshWait is how long a failed verification may wait for the next allowed
+	// refresh when one finished moments ago (DS rotating its keys twice within
+	// seconds); a longer wait fails at once. Default 5s.
+	MaxRefreshWait time.Duration
+	// Wait pauses for d or until ctx ends; default a timer. Tests with a fake clock
+	// move it instead.
+	Wait func(ctx context.Context, d time.Duration) error
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -249,6 +256,8 @@ type ProofVerifier struct {
 	refresh     func(ctx context.Context) (ProofKeys, error)
 	public      *url.URL
 	minInterval time.Duration
+	maxWait     time.Duration
+	wait        func(ctx context.Context, d time.Duration) error
 	now         func() time.Time
 
 	mu          sync.Mutex
@@ -268,10 +277,18 @@ func NewProofVerifier(opts ProofVerifierOptions) (*ProofVerifier, error) {
 		refresh:     opts.Refresh,
 		public:      opts.PublicURL,
 		minInterval: opts.MinRefreshInterval,
+		maxWait:     opts.MaxRefreshWait,
+		wait:        opts.Wait,
 		now:         opts.Now,
 	}
 	if v.minInterval <= 0 {
-		v.minInterval = 10 * time.Second
+		v.minInterval = 2 * time.Second
+	}
+	if v.maxWait <= 0 {
+		v.maxWait = 5 * time.Second
+	}
+	if v.wait == nil {
+		v.wait = sleep
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -279,10 +296,23 @@ func NewProofVerifier(opts ProofVerifierOptions) (*ProofVerifier, error) {
 	return v, nil
 }
 
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Verify checks r's proof headers for accessToken (the access_token query value,
 // decoded). It returns nil, or an error wrapping ErrProofMissing, ErrProofExpired,
 // ErrProofFuture or ErrProofInvalid; an error from the key source (discovery
-// unreachable, ErrNoProofKey) is returned wrapped as it is.
+// unreachable, ErrNoProofKey, ErrUnusableProofKey) is returned wrapped as it is. A key
+// source without usable keys is asked to refresh first (within the rate limit): DS may
+// have been fixed since.
 func (v *ProofVerifier) Verify(ctx context.Context, r *http.Request, accessToken string) error {
 	proof := r.Header.Get(HeaderProof)
 	proofOld := r.Header.Get(HeaderProofOld)
@@ -309,35 +339,57 @@ func (v *ProofVerifier) Verify(ctx context.Context, r *http.Request, accessToken
 	}
 
 	keys, err := v.keys(ctx)
+	if errors.Is(err, ErrNoProofKey) || errors.Is(err, ErrUnusableProofKey) {
+		keys, err = v.refreshedKeys(ctx, ProofKeys{}, true)
+	}
 	if err != nil {
 		return fmt.Errorf("wopi: proof keys: %w", err)
 	}
 	if err = check(keys); !errors.Is(err, ErrProofInvalid) {
 		return err
 	}
-	fresh, err := v.refreshedKeys(ctx, keys)
+	fresh, err := v.refreshedKeys(ctx, keys, true)
 	if err != nil {
 		return fmt.Errorf("%w (refreshing discovery failed: %v)", ErrProofInvalid, err)
 	}
 	if fresh.Equal(keys) {
 		return ErrProofInvalid
 	}
-	return check(fresh)
+	return check(fresh) // only the keys DS publishes now
 }
 
-// refreshedKeys returns keys at most MinRefreshInterval old: it refreshes discovery
-// unless a refresh finished within the interval, in which case the key source already
-// holds its result.
-func (v *ProofVerifier) refreshedKeys(ctx context.Context, seen ProofKeys) (ProofKeys, error) {
-	v.mu.Lock()
-	recent := !v.lastRefresh.IsZero() && v.now().Sub(v.lastRefresh) < v.minInterval
-	v.mu.Unlock()
-	if recent || v.refresh == nil {
+// refreshedKeys returns keys other than seen if a refresh finished within
+// MinRefreshInterval brought them; else it refreshes discovery, at most once per
+// interval. When a refresh finished moments ago and wait is set, it waits (at most
+// MaxRefreshWait) for the next allowed one rather than give up: DS may have rotated its
+// keys twice within seconds.
+func (v *ProofVerifier) refreshedKeys(ctx context.Context, seen ProofKeys, wait bool) (ProofKeys, error) {
+	if v.refresh == nil {
 		return v.keys(ctx)
+	}
+	v.mu.Lock()
+	last := v.lastRefresh
+	v.mu.Unlock()
+	if d := last.Add(v.minInterval).Sub(v.now()); !last.IsZero() && d > 0 {
+		keys, err := v.keys(ctx)
+		if err == nil && !keys.Equal(seen) || !wait || d > v.maxWait {
+			return keys, err
+		}
+		if err := v.wait(ctx, d); err != nil {
+			return ProofKeys{}, err
+		}
+		v.mu.Lock()
+		again := v.lastRefresh.After(last)
+		v.mu.Unlock()
+		if again { // another request refreshed while this one waited
+			return v.keys(ctx)
+		}
 	}
 	keys, err := v.refresh(ctx)
 	v.mu.Lock()
-	v.lastRefresh = v.now()
+	if now := v.now(); now.After(v.lastRefresh) {
+		v.lastRefresh = now
+	}
 	v.mu.Unlock()
 	return keys, err
 }
@@ -349,14 +401,14 @@ func (v *ProofVerifier) refreshedKeys(ctx context.Context, seen ProofKeys) (Proo
 func (p ProofKeyInfo) Keys() (ProofKeys, error) {
 	cur, err := publishedKey(p.Modulus, p.Exponent, p.Value)
 	if err != nil {
-		return ProofKeys{}, fmt.Errorf("wopi: discovery proof-key: %w", err)
+		return ProofKeys{}, fmt.Errorf("%w: the current key: %v", ErrUnusableProofKey, err)
 	}
 	if cur == nil {
 		return ProofKeys{}, ErrNoProofKey
 	}
 	old, err := publishedKey(p.OldModulus, p.OldExponent, p.OldValue)
 	if err != nil {
-		return ProofKeys{}, fmt.Errorf("wopi: discovery proof-key (old): %w", err)
+		return ProofKeys{}, fmt.Errorf("%w: the old key: %v", ErrUnusableProofKey, err)
 	}
 	return ProofKeys{Current: cur, Old: old}, nil
 }
@@ -412,15 +464,25 @@ func keyFromModulusExponent(modulus, exponent string) (*rsa.PublicKey, error) {
 	return newPublicKey(new(big.Int).SetBytes(n), ev)
 }
 
+// Proof key bounds: smaller keys are forgeable, larger ones only make every forged
+// request expensive to check; ONLYOFFICE's are 2048 bits.
+const (
+	minProofKeyBits = 2048
+	maxProofKeyBits = 8192
+)
+
 func newPublicKey(n *big.Int, e uint64) (*rsa.PublicKey, error) {
-	if n.BitLen() < 1024 {
-		return nil, fmt.Errorf("modulus of %d bits is too small (at least 1024)", n.BitLen())
+	if n.BitLen() < minProofKeyBits {
+		return nil, fmt.Errorf("modulus of %d bits is too small (at least %d)", n.BitLen(), minProofKeyBits)
+	}
+	if n.BitLen() > maxProofKeyBits {
+		return nil, fmt.Errorf("modulus of %d bits is too large (at most %d)", n.BitLen(), maxProofKeyBits)
 	}
 	if n.Bit(0) == 0 {
 		return nil, errors.New("modulus is even")
 	}
 	if e < 3 || e > 1<<31-1 || e%2 == 0 {
-		return nil, fmt.Errorf("exponent %d is not usable", e)
+		return nil, fmt.Errorf("exponent %d is not usable (an odd number from 3 to 2^31-1)", e)
 	}
 	return &rsa.PublicKey{N: n, E: int(e)}, nil
 }

@@ -24,7 +24,7 @@ import (
 
 // Test keys are generated once per test binary; RSA-2048 generation is slow under -race.
 var testKeys = sync.OnceValue(func() []*rsa.PrivateKey {
-	keys := make([]*rsa.PrivateKey, 3)
+	keys := make([]*rsa.PrivateKey, 5)
 	for i := range keys {
 		k, err := rsa.GenerateKey(rand.Reader, 2048)
 		if err != nil {
@@ -530,7 +530,13 @@ func TestProofVerifier(t *testing.T) {
 
 	t.Run("forged flood refreshes at most once per interval", func(t *testing.T) {
 		src := &keySource{cur: ProofKeys{&a.PublicKey, &b.PublicKey}, next: ProofKeys{&a.PublicKey, &b.PublicKey}}
-		v := newVerifier(src)
+		// An interval longer than the longest wait: failures after a refresh give up
+		// at once.
+		v, err := NewProofVerifier(ProofVerifierOptions{Keys: src.Keys, Refresh: src.Refresh, PublicURL: public, Now: clock.Now,
+			MinRefreshInterval: 10 * time.Second, MaxRefreshWait: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
 		var wg sync.WaitGroup
 		for range 20 {
 			r := signedRequest(t, "GET", target, c, c, "tok", clock.Now())

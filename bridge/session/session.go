@@ -33,6 +33,10 @@ var (
 	ErrUnknownKey = errors.New("session: unknown document key")
 	// ErrLockedElsewhere: the file's lock belongs to another session (WOPI or Docs API).
 	ErrLockedElsewhere = errors.New("session: file is locked by another editing session")
+	// ErrKeyOutdated: the key's content is no longer the file's (the file changed in
+	// storage since the key was issued, or a save of it waits in the spool): editors
+	// of the key work on an old copy and must not edit it.
+	ErrKeyOutdated = errors.New("session: the file changed since this document key was issued")
 	// ErrSavePending: a save of the file is spooled and not yet in storage.
 	ErrSavePending = errors.New("session: a save of this file is still being written to storage")
 	// ErrNotSafe: the bytes of a save could be neither written nor spooled.
@@ -233,6 +237,16 @@ func (m *Manager) Open(ctx context.Context, fileID string) (Opened, error) {
 	return Opened{Key: key, File: f, Edit: lock == "" || lock == LockID(key)}, nil
 }
 
+// SessionEnded reports whether key's session ended without a save (status 4 or 3):
+// a status 1 for it now is an editor reconnecting, or a late one.
+func (m *Manager) SessionEnded(key string) (bool, error) {
+	k, err := m.keyOf(key)
+	if err != nil {
+		return false, err
+	}
+	return k.State == keyEnded, nil
+}
+
 // FileOf returns the file a key was issued for.
 func (m *Manager) FileOf(key string) (string, error) {
 	var k *keyRec
@@ -251,7 +265,13 @@ func (m *Manager) FileOf(key string) (string, error) {
 }
 
 // Editing handles status 1: the editors of key are now users. The first editor takes
-// the lock. After the key's session ended, it changes nothing.
+// the lock. DS reuses a key for as long as its content has not changed, so a status 1
+// also comes when an editor reconnects after every editor left (status 4 ended the
+// session): if the key's content is still the file's current version, the session opens
+// again and takes the lock. ErrLockedElsewhere when another session holds the lock,
+// ErrKeyOutdated when the file changed since the key was issued: the caller must then
+// end DS's editing of key. A late status 1 of a key whose final save landed changes
+// nothing.
 func (m *Manager) Editing(ctx context.Context, key string, users []string) error {
 	k, err := m.keyOf(key)
 	if err != nil {
@@ -262,8 +282,8 @@ func (m *Manager) Editing(ctx context.Context, key string, users []string) error
 	if k, err = m.keyOf(key); err != nil {
 		return err
 	}
-	if k.State != keyIssued {
-		return nil // a late status 1 of an ended session
+	if k.State == keySaved {
+		return nil // a late status 1: DS refuses editors of a saved key
 	}
 	sess, err := m.session(k.FileID)
 	if err != nil {
@@ -277,6 +297,18 @@ func (m *Manager) Editing(ctx context.Context, key string, users []string) error
 		sess.Users, sess.Active = users, now
 		return m.putSession(k.FileID, sess)
 	}
+	f, err := m.o.Storage.Stat(ctx, k.FileID)
+	if err != nil {
+		return err
+	}
+	if f.Version != k.Version {
+		return fmt.Errorf("%w (issued for version %s, the file is at %s)", ErrKeyOutdated, k.Version, f.Version)
+	}
+	if n, err := m.pendingFor(k.FileID); err != nil {
+		return err
+	} else if n > 0 {
+		return fmt.Errorf("%w (a save of the file waits in the spool)", ErrKeyOutdated)
+	}
 	if _, err := m.o.Storage.Lock(ctx, k.FileID, LockID(key)); err != nil {
 		var lc *storage.LockConflictError
 		if errors.As(err, &lc) {
@@ -286,7 +318,16 @@ func (m *Manager) Editing(ctx context.Context, key string, users []string) error
 	}
 	sess = &sessionRec{Key: key, LockID: LockID(key), Version: k.Version, Users: users,
 		Started: now, Refreshed: now, Active: now}
-	return m.putSession(k.FileID, sess)
+	return m.o.State.Update(func(tx state.Tx) error {
+		if err := putJSON(tx, bucketSessions, k.FileID, sess); err != nil {
+			return err
+		}
+		if k.State != keyEnded {
+			return nil
+		}
+		k.State, k.Updated = keyIssued, now // a reconnect: the key is in use again
+		return putJSON(tx, bucketKeys, key, k)
+	})
 }
 
 // Ended handles status 4 (closed without changes) and 3 (save error): the session of

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -43,8 +42,13 @@ serve (defaults, JSON file, WOPIBRIDGE_* environment, flags) and prints one line
   clock       DS's clock and this host's agree within 60s (tokens and proofs expire)
   discovery   DS serves its WOPI discovery (/hosting/discovery)
   proof-keys  the discovery publishes proof keys (a failure only with WOPIBRIDGE_PROOF=require)
-  jwt         DS accepts tokens signed with WOPIBRIDGE_DOCS_JWT_SECRET (command "version")
+  jwt         DS accepts tokens signed with WOPIBRIDGE_DOCS_JWT_SECRET (command "version"):
+              its inbox secret, which editor configs and commands are signed with
   download    DS downloads a probe file from WOPIBRIDGE_PUBLIC_URL (conversion service)
+  outbox      the token DS sent with that download verifies with
+              WOPIBRIDGE_DOCS_JWT_OUTBOX_SECRET (default WOPIBRIDGE_DOCS_JWT_SECRET): DS's
+              outbox secret, which its callbacks and downloads are checked with
+  convert     DS's converter turned the probe into a document (it opens documents)
 
 Each line starts with ok, warn (passed, with something worth a look), FAIL (with a hint
 naming the setting to change) or skip (with the reason: a check it needs failed).
@@ -157,6 +161,11 @@ type checker struct {
 	dsDate    time.Time // DS's Date header, zero if none
 	localDate time.Time // local time when DS wrote it (midpoint of the request)
 	discovery *wopiclient.Discovery
+
+	// What the download check saw, for the outbox and convert checks.
+	probeURL   string
+	probeToken bridge.ProbeReport // Token empty: the server serving the probe could not say
+	convertErr error              // the conversion's failure after a download, if any
 }
 
 type step struct {
@@ -174,6 +183,8 @@ func (c *checker) run(ctx context.Context, cfgErr error) int {
 		{"proof-keys", []string{"discovery"}, c.checkProofKeys},
 		{"jwt", []string{"ds"}, c.checkJWT},
 		{"download", []string{"ds", "jwt"}, c.checkDownload},
+		{"outbox", []string{"download"}, c.checkOutbox},
+		{"convert", []string{"download"}, c.checkConvert},
 	} {
 		r, blocked := c.blocked(ctx, s.deps)
 		if !blocked {
@@ -511,18 +522,21 @@ func (c *checker) checkDownload(ctx context.Context) result {
 		return r
 	}
 	defer site.close()
+	run := rand.Text() // this run's probe URL: the server notes what DS sent with it
 	probe := site.public.JoinPath(bridge.ProbePath).String()
+	c.probeURL = probe
 
 	req := docsapi.ConvertRequest{
 		FileType:   "txt",
 		OutputType: "docx",
 		Key:        "wopibridge-check-" + rand.Text(), // never a result DS has cached
 		Title:      "probe.txt",
-		URL:        probe,
+		URL:        probe + "?check=" + run,
 	}
 	_, err := c.commandClient(c.cfg.Docs.JWTSecret != "").Convert(ctx, req)
+	c.probeToken = site.report(ctx, run)
 	site.close()
-	requests, token := site.observed()
+	requests := c.probeToken.Requests
 
 	var ce *docsapi.ConvertError
 	switch {
@@ -536,37 +550,76 @@ func (c *checker) checkDownload(ctx context.Context) result {
 		return fail("DS refuses the signed conversion request (error -8: token invalid or expired)",
 			secretMismatch+", and the clocks must agree")
 	case errors.As(err, &ce) && (ce.Code == docsapi.ConvertFailed || ce.Code == docsapi.ConvertUnknownType):
-		return fail(fmt.Sprintf("DS downloaded %s, but its converter failed (error %d: %s)", probe, int(ce.Code), ce.Code),
-			"DS cannot open documents either: see its converter log (Docker: /var/log/onlyoffice/documentserver/converter/out.log)")
+		// Downloaded, then the conversion failed: the convert check says so.
+		c.convertErr = err
 	case errors.As(err, &ce):
 		return fail(fmt.Sprintf("DS answers the conversion of %s with error %d (%s)", probe, int(ce.Code), ce.Code),
 			"see DS's converter log (Docker: /var/log/onlyoffice/documentserver/converter/out.log)")
 	case isTimeout(err) && site.self && requests == 0:
 		return fail(fmt.Sprintf("DS did not download %s before --timeout=%v ran out, and never requested it", probe, c.timeout),
 			c.unreachableHint(site))
+	case isTimeout(err) && requests > 0:
+		c.convertErr = err
 	case isTimeout(err):
 		return fail(fmt.Sprintf("DS did not finish converting %s before --timeout=%v ran out", probe, c.timeout),
 			"raise --timeout, or see DS's converter log (Docker: /var/log/onlyoffice/documentserver/converter/out.log)")
 	default:
 		return serviceFailure(err, "conversion", c.cfg.Docs.URL, "--timeout="+c.timeout.String())
 	}
+	return pass("DS downloaded %s (%s)", probe, site.describe())
+}
 
-	detail := fmt.Sprintf("DS downloaded %s (%s)", probe, site.describe())
-	header := c.cfg.Docs.JWTHeader
-	switch token.kind {
-	case tokenVerified:
-		detail += fmt.Sprintf("; DS signed the download in %s with the same secret", header)
-	case tokenWrongSecret:
-		return fail(detail+fmt.Sprintf(", but the token DS sent in %s does not verify with WOPIBRIDGE_DOCS_JWT_SECRET", header),
-			"DS signs its requests with another secret than the one it accepts: make services.CoAuthoring.secret.outbox equal secret.inbox in DS's local.json (Docker's JWT_SECRET sets both)")
-	case tokenExpired:
-		return fail(detail+fmt.Sprintf(", but the token DS sent in %s has expired", header),
-			"the clocks of DS and this host are minutes apart: synchronise them (NTP)")
-	case tokenOtherHeader:
-		return fail(detail+fmt.Sprintf(", but DS sent its token in %s, while the bridge reads WOPIBRIDGE_DOCS_JWT_HEADER=%s", token.header, header),
-			fmt.Sprintf("set WOPIBRIDGE_DOCS_JWT_HEADER=%s, or set DS's header to %s (Docker: JWT_HEADER)", token.header, header))
+// outboxSetting names the setting DS's outbox secret is taken from.
+func (c *checker) outboxSetting() string {
+	if c.cfg.Docs.JWTOutboxSecret != "" {
+		return "WOPIBRIDGE_DOCS_JWT_OUTBOX_SECRET"
 	}
-	return pass("%s", detail)
+	return "WOPIBRIDGE_DOCS_JWT_SECRET"
+}
+
+// 8. DS signs what it sends with the secret the bridge checks it with
+
+func (c *checker) checkOutbox(context.Context) result {
+	header := c.cfg.Docs.JWTHeader
+	setting := c.outboxSetting()
+	const outboxHint = "set WOPIBRIDGE_DOCS_JWT_OUTBOX_SECRET to DS's outbox secret (local.json: services.CoAuthoring.secret.outbox.string), or make DS's inbox and outbox secrets equal (Docker's JWT_SECRET sets both)"
+	switch c.probeToken.Token {
+	case "":
+		return skip("the wopibridge serving the probe does not report what DS sent with it (an older version?): stop it and run check again")
+	case bridge.ProbeTokenUnchecked:
+		return skip("JWT is off in the bridge (WOPIBRIDGE_DOCS_JWT_SECRET is empty): DS's downloads and callbacks are not checked")
+	case bridge.ProbeTokenVerified:
+		return pass("DS signs its downloads (and callbacks) in %s with the secret in %s", header, setting)
+	case bridge.ProbeTokenWrongSecret:
+		return fail(fmt.Sprintf("the token DS sent in %s with the download does not verify with %s: the bridge would refuse every document download and callback", header, setting), outboxHint)
+	case bridge.ProbeTokenExpired:
+		return fail(fmt.Sprintf("the token DS sent in %s with the download has expired", header),
+			"the clocks of DS and this host are minutes apart: synchronise them (NTP)")
+	case bridge.ProbeTokenOtherHeader:
+		h := c.probeToken.Header
+		return fail(fmt.Sprintf("DS sent its token in %s, while the bridge reads WOPIBRIDGE_DOCS_JWT_HEADER=%s", h, header),
+			fmt.Sprintf("set WOPIBRIDGE_DOCS_JWT_HEADER=%s, or set DS's header to %s (Docker: JWT_HEADER)", h, header))
+	}
+	if c.cfg.Docs.JWTSecret == "" {
+		return pass("DS sends its downloads unsigned, and JWT is off in the bridge")
+	}
+	return fail(fmt.Sprintf("DS sent no token with the download, but %s is set: the bridge would refuse every document download and callback", setting),
+		"turn on DS's outbox JWT (local.json: services.CoAuthoring.token.enable.request.outbox=true; Docker: JWT_ENABLED=true)")
+}
+
+// 9. DS converts
+
+func (c *checker) checkConvert(context.Context) result {
+	var ce *docsapi.ConvertError
+	switch {
+	case c.convertErr == nil:
+		return pass("DS converted the probe to docx: its converter works")
+	case errors.As(c.convertErr, &ce):
+		return fail(fmt.Sprintf("DS downloaded the probe, but its converter failed (error %d: %s)", int(ce.Code), ce.Code),
+			"DS cannot open documents either: see its converter log (Docker: /var/log/onlyoffice/documentserver/converter/out.log); the download itself works")
+	}
+	return fail(fmt.Sprintf("DS downloaded the probe, but did not finish converting it before --timeout=%v ran out", c.timeout),
+		"raise --timeout, or see DS's converter log (Docker: /var/log/onlyoffice/documentserver/converter/out.log)")
 }
 
 func (c *checker) unreachableHint(site *probeSite) string {
@@ -589,7 +642,8 @@ type probeSite struct {
 	public *url.URL // WOPIBRIDGE_PUBLIC_URL, or the address bound when it follows a :0 listen address
 	self   bool     // this check serves the probe
 	addr   string   // the address served on
-	watch  *probeWatch
+	probe  *bridge.Probe
+	client *http.Client
 	srv    *http.Server
 	once   sync.Once
 }
@@ -597,10 +651,10 @@ type probeSite struct {
 func (c *checker) openProbe(ctx context.Context) (*probeSite, result, bool) {
 	ln, err := net.Listen("tcp", c.cfg.Listen)
 	if err == nil {
-		watch := &probeWatch{header: c.cfg.Docs.JWTHeader, secret: []byte(c.cfg.Docs.JWTSecret)}
+		probe := bridge.NewProbe(c.cfg.Docs.JWTHeader, []byte(c.cfg.Docs.OutboxSecret()))
 		mux := http.NewServeMux()
-		mux.Handle(bridge.ProbePath, watch.wrap(bridge.ProbeHandler()))
-		site := &probeSite{public: c.cfg.PublicURL, self: true, addr: ln.Addr().String(), watch: watch,
+		mux.Handle(bridge.ProbePath, probe)
+		site := &probeSite{public: c.cfg.PublicURL, self: true, addr: ln.Addr().String(), probe: probe,
 			srv: &http.Server{Handler: mux, ReadHeaderTimeout: stepTimeout}}
 		if c.cfg.PublicURLDerived() {
 			// A :0 listen address picks a port: the derived public URL follows it, as in serve.
@@ -635,7 +689,7 @@ func (c *checker) openProbe(ctx context.Context) (*probeSite, result, bool) {
 		return nil, fail(fmt.Sprintf("WOPIBRIDGE_LISTEN=%s is taken by a server that does not serve the probe (GET %s: HTTP %d)", c.cfg.Listen, bridge.ProbePath, resp.StatusCode),
 			"it is another program or an older wopibridge: stop it (or upgrade it), or set WOPIBRIDGE_LISTEN to this wopibridge's address, and run check again"), false
 	}
-	return &probeSite{public: c.cfg.PublicURL, addr: c.cfg.Listen}, result{}, true
+	return &probeSite{public: c.cfg.PublicURL, addr: c.cfg.Listen, client: c.client}, result{}, true
 }
 
 func (s *probeSite) describe() string {
@@ -659,11 +713,30 @@ func (s *probeSite) close() {
 	})
 }
 
-func (s *probeSite) observed() (int, tokenFinding) {
-	if s.watch == nil {
-		return 0, tokenFinding{}
+// report is what DS did with run's probe URL: from this check's own probe, or asked of
+// the wopibridge serving it (Token empty when it cannot say).
+func (s *probeSite) report(ctx context.Context, run string) bridge.ProbeReport {
+	if s.probe != nil {
+		return s.probe.Report(run)
 	}
-	return s.watch.observed()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stepTimeout)
+	defer cancel()
+	local := "http://" + dialAddress(s.addr) + bridge.ProbePath + "?report=" + run
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, local, nil)
+	if err != nil {
+		return bridge.ProbeReport{}
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return bridge.ProbeReport{}
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	r, err := bridge.ParseProbeReport(string(body))
+	if resp.StatusCode != http.StatusOK || err != nil {
+		return bridge.ProbeReport{}
+	}
+	return r
 }
 
 // dialAddress turns a listen address into one to connect to.
@@ -688,77 +761,4 @@ func unwrapOp(err error) error {
 		return op.Err
 	}
 	return err
-}
-
-// probeWatch notes DS's requests for the probe this check serves, and what it makes of
-// the JWT DS sends with them (never the token itself).
-type probeWatch struct {
-	header string
-	secret []byte
-
-	mu       sync.Mutex
-	requests int
-	token    tokenFinding
-}
-
-type tokenKind int
-
-const (
-	tokenNone        tokenKind = iota // no token, or none the bridge could check
-	tokenVerified                     // in the configured header, verifies with the secret
-	tokenWrongSecret                  // in the configured header, does not verify
-	tokenExpired                      // in the configured header, verifies but expired
-	tokenOtherHeader                  // a bearer JWT in another header only
-)
-
-type tokenFinding struct {
-	kind   tokenKind
-	header string // where it came, for tokenOtherHeader
-}
-
-func (p *probeWatch) wrap(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f := p.inspect(r.Header)
-		p.mu.Lock()
-		p.requests++
-		p.token = f
-		p.mu.Unlock()
-		next.ServeHTTP(w, r)
-	})
-}
-
-func (p *probeWatch) inspect(h http.Header) tokenFinding {
-	if v := h.Get(p.header); v != "" {
-		if len(p.secret) == 0 {
-			return tokenFinding{}
-		}
-		_, err := docsapi.VerifyDownload(v, p.secret)
-		switch {
-		case err == nil:
-			return tokenFinding{kind: tokenVerified}
-		case errors.Is(err, docsapi.ErrTokenExpired):
-			return tokenFinding{kind: tokenExpired}
-		default:
-			return tokenFinding{kind: tokenWrongSecret}
-		}
-	}
-	names := make([]string, 0, len(h))
-	for name := range h {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		for _, v := range h[name] {
-			if tok, err := docsapi.BearerToken(v); err == nil && strings.Count(tok, ".") == 2 {
-				return tokenFinding{kind: tokenOtherHeader, header: name}
-			}
-		}
-	}
-	return tokenFinding{}
-}
-
-func (p *probeWatch) observed() (int, tokenFinding) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.requests, p.token
 }

@@ -143,7 +143,9 @@ const (
 	lineDiscoveryOK = "ok    discovery   {DS}/hosting/discovery: {*} apps, {*} actions, net-zone external-http"
 	lineProofOK     = "ok    proof-keys  discovery publishes the current and the old proof key; WOPI requests are checked against them"
 	lineJWTOK       = "ok    jwt         DS 9.3.1.1 accepts tokens signed with WOPIBRIDGE_DOCS_JWT_SECRET (in the body and the Authorization header)"
-	lineDownloadOK  = "ok    download    DS downloaded http://{LISTEN}/docs/probe.txt (served by this check on {LISTEN}, as no server was listening there); DS signed the download in Authorization with the same secret"
+	lineDownloadOK  = "ok    download    DS downloaded http://{LISTEN}/docs/probe.txt (served by this check on {LISTEN}, as no server was listening there)"
+	lineOutboxOK    = "ok    outbox      DS signs its downloads (and callbacks) in Authorization with the secret in WOPIBRIDGE_DOCS_JWT_SECRET"
+	lineConvertOK   = "ok    convert     DS converted the probe to docx: its converter works"
 	linePassed      = "wopibridge check: all checks passed"
 )
 
@@ -156,7 +158,7 @@ func TestCheckAllPass(t *testing.T) {
 	ds := newDS(t, docserver.Options{JWTSecret: testDocsSecret, WOPIEnabled: true})
 	e := env(t, ds.URL())
 	runCheck(t, e).expect(t, 0, vars(e),
-		lineConfigOK, lineDSOK, lineClockOK, lineDiscoveryOK, lineProofOK, lineJWTOK, lineDownloadOK, linePassed)
+		lineConfigOK, lineDSOK, lineClockOK, lineDiscoveryOK, lineProofOK, lineJWTOK, lineDownloadOK, lineOutboxOK, lineConvertOK, linePassed)
 
 	// The probe was served for the duration of the check only.
 	ln, err := net.Listen("tcp", e["WOPIBRIDGE_LISTEN"])
@@ -175,7 +177,7 @@ func TestCheckSettingsAsFlags(t *testing.T) {
 	delete(e, "WOPIBRIDGE_DOCS_URL")
 	runCheck(t, e, "--listen="+listen, "--docs-url", ds.URL(), "--timeout=20s").expect(t, 0,
 		map[string]string{"LISTEN": listen, "DS": ds.URL()},
-		lineConfigOK, lineDSOK, lineClockOK, lineDiscoveryOK, lineProofOK, lineJWTOK, lineDownloadOK, linePassed)
+		lineConfigOK, lineDSOK, lineClockOK, lineDiscoveryOK, lineProofOK, lineJWTOK, lineDownloadOK, lineOutboxOK, lineConvertOK, linePassed)
 }
 
 func TestCheckJWTSecretMismatch(t *testing.T) {
@@ -186,6 +188,8 @@ func TestCheckJWTSecretMismatch(t *testing.T) {
 		lineConfigOK, lineDSOK, lineClockOK, lineDiscoveryOK, lineProofOK,
 		"FAIL  jwt         DS refuses the signed version command (error 6: token invalid); hint: JWT secret mismatch: WOPIBRIDGE_DOCS_JWT_SECRET must equal DS's JWT secret (Docker: JWT_SECRET)",
 		"skip  download    needs the jwt check to pass",
+		"skip  outbox      needs the jwt check to pass",
+		"skip  convert     needs the jwt check to pass",
 		"wopibridge check: 1 failed (jwt)")
 }
 
@@ -197,6 +201,8 @@ func TestCheckJWTOffInDS(t *testing.T) {
 		lineConfigOK, lineDSOK, lineClockOK, lineDiscoveryOK, lineProofOK,
 		"FAIL  jwt         DS 9.3.1.1 accepts commands without a token: its JWT is off, but WOPIBRIDGE_DOCS_JWT_SECRET is set, so the bridge would refuse DS's unsigned callbacks and downloads; hint: turn JWT on in DS with the same secret (Docker: JWT_ENABLED=true and JWT_SECRET), or leave WOPIBRIDGE_DOCS_JWT_SECRET empty (loopback only)",
 		"skip  download    needs the jwt check to pass",
+		"skip  outbox      needs the jwt check to pass",
+		"skip  convert     needs the jwt check to pass",
 		"wopibridge check: 1 failed (jwt)")
 }
 
@@ -210,6 +216,8 @@ func TestCheckJWTOffInBridge(t *testing.T) {
 		lineDSOK, lineClockOK, lineDiscoveryOK, lineProofOK,
 		"FAIL  jwt         DS refuses unsigned commands (error 6): its JWT is on, but WOPIBRIDGE_DOCS_JWT_SECRET is empty; hint: set WOPIBRIDGE_DOCS_JWT_SECRET to DS's JWT secret (Docker: JWT_SECRET; local.json: services.CoAuthoring.secret.inbox.string)",
 		"skip  download    needs the jwt check to pass",
+		"skip  outbox      needs the jwt check to pass",
+		"skip  convert     needs the jwt check to pass",
 		"wopibridge check: 1 failed (jwt)")
 }
 
@@ -222,7 +230,9 @@ func TestCheckJWTOffEverywhere(t *testing.T) {
 		"warn  config      {*}JWT off{*}",
 		lineDSOK, lineClockOK, lineDiscoveryOK, lineProofOK,
 		"warn  jwt         DS 9.3.1.1 accepts unsigned commands: JWT is off in DS and in the bridge; hint: before others can reach DS or the bridge, turn JWT on in DS (Docker: JWT_ENABLED=true, JWT_SECRET) and set the same secret in WOPIBRIDGE_DOCS_JWT_SECRET",
-		"ok    download    DS downloaded http://{LISTEN}/docs/probe.txt (served by this check on {LISTEN}, as no server was listening there)",
+		lineDownloadOK,
+		"ok    outbox      DS sends its downloads unsigned, and JWT is off in the bridge",
+		lineConvertOK,
 		linePassed)
 }
 
@@ -236,6 +246,8 @@ func TestCheckJWTExpired(t *testing.T) {
 		lineConfigOK, lineDSOK, lineClockOK, lineDiscoveryOK, lineProofOK,
 		"FAIL  jwt         DS says the token has expired (error 7); hint: the clocks of DS and this host are minutes apart: synchronise them (NTP)",
 		"skip  download    needs the jwt check to pass",
+		"skip  outbox      needs the jwt check to pass",
+		"skip  convert     needs the jwt check to pass",
 		"wopibridge check: 1 failed (jwt)")
 }
 
@@ -245,8 +257,10 @@ func TestCheckJWTHeaderMismatch(t *testing.T) {
 	e := env(t, ds.URL())
 	runCheck(t, e).expect(t, 1, vars(e),
 		lineConfigOK, lineDSOK, lineClockOK, lineDiscoveryOK, lineProofOK, lineJWTOK,
-		"FAIL  download    DS downloaded http://{LISTEN}/docs/probe.txt (served by this check on {LISTEN}, as no server was listening there), but DS sent its token in Authorizationjwt, while the bridge reads WOPIBRIDGE_DOCS_JWT_HEADER=Authorization; hint: set WOPIBRIDGE_DOCS_JWT_HEADER=Authorizationjwt, or set DS's header to Authorization (Docker: JWT_HEADER)",
-		"wopibridge check: 1 failed (download)")
+		lineDownloadOK,
+		"FAIL  outbox      DS sent its token in Authorizationjwt, while the bridge reads WOPIBRIDGE_DOCS_JWT_HEADER=Authorization; hint: set WOPIBRIDGE_DOCS_JWT_HEADER=Authorizationjwt, or set DS's header to Authorization (Docker: JWT_HEADER)",
+		lineConvertOK,
+		"wopibridge check: 1 failed (outbox)")
 }
 
 func TestCheckDSUnreachable(t *testing.T) {
@@ -260,6 +274,8 @@ func TestCheckDSUnreachable(t *testing.T) {
 		"skip  proof-keys  DS is not reachable",
 		"skip  jwt         DS is not reachable",
 		"skip  download    DS is not reachable",
+		"skip  outbox      DS is not reachable",
+		"skip  convert     DS is not reachable",
 		"wopibridge check: 1 failed (ds)")
 }
 
@@ -274,6 +290,8 @@ func TestCheckDSUnknownHost(t *testing.T) {
 		"skip  proof-keys  DS is not reachable",
 		"skip  jwt         DS is not reachable",
 		"skip  download    DS is not reachable",
+		"skip  outbox      DS is not reachable",
+		"skip  convert     DS is not reachable",
 		"wopibridge check: 1 failed (ds)")
 }
 
@@ -297,6 +315,8 @@ func TestCheckTimeout(t *testing.T) {
 		"skip  proof-keys  DS is not reachable",
 		"skip  jwt         DS is not reachable",
 		"skip  download    DS is not reachable",
+		"skip  outbox      DS is not reachable",
+		"skip  convert     DS is not reachable",
 		"wopibridge check: 1 failed (ds)")
 }
 
@@ -308,7 +328,7 @@ func TestCheckWOPIDisabled(t *testing.T) {
 		lineConfigOK, lineDSOK, lineClockOK,
 		"FAIL  discovery   GET {DS}/hosting/discovery answers 404; hint: WOPI is disabled in ONLYOFFICE Docs: set wopi.enable=true (Docker: WOPI_ENABLED=true), then restart DS",
 		"skip  proof-keys  needs the discovery check to pass",
-		lineJWTOK, lineDownloadOK,
+		lineJWTOK, lineDownloadOK, lineOutboxOK, lineConvertOK,
 		"wopibridge check: 1 failed (discovery)")
 }
 
@@ -358,7 +378,7 @@ func TestCheckProofKeysAbsent(t *testing.T) {
 	runCheck(t, e).expect(t, 1, vars(e),
 		lineConfigOK, lineDSOK, lineClockOK, lineDiscoveryOK,
 		"FAIL  proof-keys  discovery publishes no proof keys, and WOPIBRIDGE_PROOF=require; hint: configure DS's proof keys (wopi.privateKey, wopi.publicKey, wopi.modulus, wopi.exponent and their *Old twins; the Docker image generates them when WOPI_ENABLED=true), or set WOPIBRIDGE_PROOF=off to accept WOPI requests unproven",
-		lineJWTOK, lineDownloadOK,
+		lineJWTOK, lineDownloadOK, lineOutboxOK, lineConvertOK,
 		"wopibridge check: 1 failed (proof-keys)")
 }
 
@@ -370,7 +390,7 @@ func TestCheckProofKeysAbsentProofOff(t *testing.T) {
 		"warn  config      listen {LISTEN}, public URL http://{LISTEN} (from WOPIBRIDGE_LISTEN), DS {DS}, JWT in Authorization, proof off; warning: WOPIBRIDGE_PROOF=off: {*}",
 		lineDSOK, lineClockOK, lineDiscoveryOK,
 		"warn  proof-keys  discovery publishes no proof keys; WOPIBRIDGE_PROOF=off, so WOPI requests are accepted unproven; hint: configure DS's proof keys (wopi.privateKey, wopi.publicKey, wopi.modulus, wopi.exponent and their *Old twins; the Docker image generates them when WOPI_ENABLED=true), then set WOPIBRIDGE_PROOF=require",
-		lineJWTOK, lineDownloadOK, linePassed)
+		lineJWTOK, lineDownloadOK, lineOutboxOK, lineConvertOK, linePassed)
 }
 
 func TestCheckClocksApart(t *testing.T) {
@@ -384,7 +404,7 @@ func TestCheckClocksApart(t *testing.T) {
 	runCheck(t, e).expect(t, 1, vars(e),
 		lineConfigOK, lineDSOK,
 		"FAIL  clock       DS's clock is 10m0s behind this host's (DS's Date: {*}); hint: synchronise the clocks of both hosts (NTP: timedatectl set-ntp true, or chrony): JWTs are refused more than 1m0s past their expiry and WOPI proofs older than 20 minutes",
-		lineDiscoveryOK, lineProofOK, lineJWTOK, lineDownloadOK,
+		lineDiscoveryOK, lineProofOK, lineJWTOK, lineDownloadOK, lineOutboxOK, lineConvertOK,
 		"wopibridge check: 1 failed (clock)")
 }
 
@@ -397,6 +417,8 @@ func TestCheckPublicURLUnreachable(t *testing.T) {
 		"ok    config      listen {LISTEN}, public URL {PUBLIC}, DS {DS}, JWT in Authorization, proof require",
 		lineDSOK, lineClockOK, lineDiscoveryOK, lineProofOK, lineJWTOK,
 		"FAIL  download    DS could not download {PUBLIC}/docs/probe.txt (error -4); hint: DS cannot download from WOPIBRIDGE_PUBLIC_URL={PUBLIC}: make it an address DS can reach (not 127.0.0.1 when DS runs in Docker)",
+		"skip  outbox      needs the download check to pass",
+		"skip  convert     needs the download check to pass",
 		"wopibridge check: 1 failed (download)")
 }
 
@@ -416,8 +438,9 @@ func TestCheckConverterFails(t *testing.T) {
 	e := env(t, broken)
 	runCheck(t, e).expect(t, 1, vars(e),
 		lineConfigOK, lineDSOK, lineClockOK, lineDiscoveryOK, lineProofOK, lineJWTOK,
-		"FAIL  download    DS downloaded http://{LISTEN}/docs/probe.txt, but its converter failed (error -3: conversion failed); hint: DS cannot open documents either: see its converter log (Docker: /var/log/onlyoffice/documentserver/converter/out.log)",
-		"wopibridge check: 1 failed (download)")
+		lineDownloadOK, lineOutboxOK,
+		"FAIL  convert     DS downloaded the probe, but its converter failed (error -3: conversion failed); hint: DS cannot open documents either: see its converter log (Docker: /var/log/onlyoffice/documentserver/converter/out.log); the download itself works",
+		"wopibridge check: 1 failed (convert)")
 }
 
 // serveProbe plays a wopibridge already running: it serves the probe on a loopback
@@ -444,17 +467,18 @@ func TestCheckServerAlreadyListening(t *testing.T) {
 	t.Parallel()
 	ds := newDS(t, docserver.Options{JWTSecret: testDocsSecret, WOPIEnabled: true})
 	mux := http.NewServeMux()
-	mux.Handle(bridge.ProbePath, bridge.ProbeHandler())
+	mux.Handle(bridge.ProbePath, bridge.NewProbe("Authorization", []byte(testDocsSecret)))
 	addr, hits := serveProbe(t, mux)
 	e := env(t, ds.URL())
 	e["WOPIBRIDGE_LISTEN"] = addr
 	runCheck(t, e).expect(t, 0, vars(e),
 		lineConfigOK, lineDSOK, lineClockOK, lineDiscoveryOK, lineProofOK, lineJWTOK,
 		"ok    download    DS downloaded http://{LISTEN}/docs/probe.txt (served by the wopibridge already listening on {LISTEN})",
+		lineOutboxOK, lineConvertOK,
 		linePassed)
-	// One GET from the check to see it is a wopibridge, one from DS.
-	if got := hits(); got != 2 {
-		t.Errorf("the running server got %d requests, want 2", got)
+	// One GET from the check to see it is a wopibridge, one from DS, one for the report.
+	if got := hits(); got != 3 {
+		t.Errorf("the running server got %d requests, want 3", got)
 	}
 }
 
@@ -469,6 +493,8 @@ func TestCheckRunningServerRefusesProbe(t *testing.T) {
 	runCheck(t, e).expect(t, 1, vars(e),
 		lineConfigOK, lineDSOK, lineClockOK, lineDiscoveryOK, lineProofOK, lineJWTOK,
 		"FAIL  download    the server listening on WOPIBRIDGE_LISTEN={LISTEN} refuses the probe to this host (GET /docs/probe.txt: HTTP 403); hint: make its WOPIBRIDGE_IPFILTER admit this host and DS, or stop it and run check again",
+		"skip  outbox      needs the download check to pass",
+		"skip  convert     needs the download check to pass",
 		"wopibridge check: 1 failed (download)")
 }
 
@@ -501,6 +527,7 @@ func TestCheckWhileServing(t *testing.T) {
 	runCheck(t, e).expect(t, 0, vars(e),
 		lineConfigOK, lineDSOK, lineClockOK, lineDiscoveryOK, lineProofOK, lineJWTOK,
 		"ok    download    DS downloaded http://{LISTEN}/docs/probe.txt (served by the wopibridge already listening on {LISTEN})",
+		lineOutboxOK, lineConvertOK,
 		linePassed)
 }
 
@@ -513,6 +540,8 @@ func TestCheckAddressTakenByAnotherServer(t *testing.T) {
 	runCheck(t, e).expect(t, 1, vars(e),
 		lineConfigOK, lineDSOK, lineClockOK, lineDiscoveryOK, lineProofOK, lineJWTOK,
 		"FAIL  download    WOPIBRIDGE_LISTEN={LISTEN} is taken by a server that does not serve the probe (GET /docs/probe.txt: HTTP 404); hint: it is another program or an older wopibridge: stop it (or upgrade it), or set WOPIBRIDGE_LISTEN to this wopibridge's address, and run check again",
+		"skip  outbox      needs the download check to pass",
+		"skip  convert     needs the download check to pass",
 		"wopibridge check: 1 failed (download)")
 }
 
@@ -525,6 +554,8 @@ func TestCheckCannotListen(t *testing.T) {
 		"ok    config      listen {LISTEN}, public URL http://{LISTEN} (from WOPIBRIDGE_LISTEN), DS {DS}, JWT in Authorization, proof require",
 		lineDSOK, lineClockOK, lineDiscoveryOK, lineProofOK, lineJWTOK,
 		"FAIL  download    cannot listen on WOPIBRIDGE_LISTEN={LISTEN} to serve the probe (bind: {*}), and no server answers there ({*}); hint: run check where wopibridge runs (the same host or container), or start wopibridge serve with this configuration first",
+		"skip  outbox      needs the download check to pass",
+		"skip  convert     needs the download check to pass",
 		"wopibridge check: 1 failed (download)")
 }
 
@@ -541,6 +572,8 @@ func TestCheckInvalidConfiguration(t *testing.T) {
 		"skip  proof-keys  the configuration is invalid",
 		"skip  jwt         the configuration is invalid",
 		"skip  download    the configuration is invalid",
+		"skip  outbox      the configuration is invalid",
+		"skip  convert     the configuration is invalid",
 		"wopibridge check: 1 failed (config)")
 }
 
@@ -553,7 +586,7 @@ func TestCheckWithoutDS(t *testing.T) {
 	runCheck(t, e).expect(t, 0, vars(e),
 		"warn  config      listen {LISTEN}, public URL http://{LISTEN} (from WOPIBRIDGE_LISTEN), no DS; warning: WOPIBRIDGE_DOCS_URL is empty: {*}",
 		"skip  ds          WOPIBRIDGE_DOCS_URL is not set: no Document Server to test (set it to DS's base URL as the bridge reaches it)",
-		noDS, noDS, noDS, noDS, noDS,
+		noDS, noDS, noDS, noDS, noDS, noDS, noDS,
 		"wopibridge check: the configuration is valid; no Document Server is configured, so nothing else was tested")
 }
 
@@ -581,7 +614,7 @@ func TestCheckUsage(t *testing.T) {
 
 func TestProbeHandler(t *testing.T) {
 	t.Parallel()
-	h := bridge.ProbeHandler()
+	h := bridge.NewProbe("", nil)
 	for _, tc := range []struct {
 		method string
 		code   int
@@ -607,7 +640,8 @@ func TestProbeHandler(t *testing.T) {
 	}
 }
 
-func TestProbeWatchInspect(t *testing.T) {
+// The probe serves DS whatever its token, and reports per check run what the token was.
+func TestProbeReports(t *testing.T) {
 	t.Parallel()
 	token := func(secret string, issued time.Time) string {
 		tok, err := docsapi.SignTimed(map[string]any{"payload": map[string]string{"url": "http://bridge/docs/probe.txt"}},
@@ -622,19 +656,89 @@ func TestProbeWatchInspect(t *testing.T) {
 		name   string
 		secret string
 		header http.Header
-		want   tokenFinding
+		want   bridge.ProbeReport
 	}{
-		{"same secret", testDocsSecret, http.Header{"Authorization": {token(testDocsSecret, now)}}, tokenFinding{kind: tokenVerified}},
-		{"other secret", testDocsSecret, http.Header{"Authorization": {token("outbox-secret", now)}}, tokenFinding{kind: tokenWrongSecret}},
-		{"not a bearer token", testDocsSecret, http.Header{"Authorization": {"Basic dXNlcjpwYXNz"}}, tokenFinding{kind: tokenWrongSecret}},
-		{"expired", testDocsSecret, http.Header{"Authorization": {token(testDocsSecret, now.Add(-time.Hour))}}, tokenFinding{kind: tokenExpired}},
-		{"other header", testDocsSecret, http.Header{"Authorizationjwt": {token(testDocsSecret, now)}}, tokenFinding{kind: tokenOtherHeader, header: "Authorizationjwt"}},
-		{"none", testDocsSecret, http.Header{"User-Agent": {"Node.js/6.13"}}, tokenFinding{}},
-		{"bridge without secret", "", http.Header{"Authorization": {token(testDocsSecret, now)}}, tokenFinding{}},
+		{"same secret", testDocsSecret, http.Header{"Authorization": {token(testDocsSecret, now)}}, bridge.ProbeReport{Requests: 1, Token: bridge.ProbeTokenVerified}},
+		{"other secret", testDocsSecret, http.Header{"Authorization": {token("outbox-secret", now)}}, bridge.ProbeReport{Requests: 1, Token: bridge.ProbeTokenWrongSecret}},
+		{"not a bearer token", testDocsSecret, http.Header{"Authorization": {"Basic dXNlcjpwYXNz"}}, bridge.ProbeReport{Requests: 1, Token: bridge.ProbeTokenWrongSecret}},
+		{"expired", testDocsSecret, http.Header{"Authorization": {token(testDocsSecret, now.Add(-time.Hour))}}, bridge.ProbeReport{Requests: 1, Token: bridge.ProbeTokenExpired}},
+		{"other header", testDocsSecret, http.Header{"Authorizationjwt": {token(testDocsSecret, now)}}, bridge.ProbeReport{Requests: 1, Token: bridge.ProbeTokenOtherHeader, Header: "Authorizationjwt"}},
+		{"none", testDocsSecret, http.Header{"User-Agent": {"Node.js/6.13"}}, bridge.ProbeReport{Requests: 1, Token: bridge.ProbeTokenNone}},
+		{"bridge without secret", "", http.Header{"Authorization": {token(testDocsSecret, now)}}, bridge.ProbeReport{Requests: 1, Token: bridge.ProbeTokenUnchecked}},
 	} {
-		p := &probeWatch{header: "Authorization", secret: []byte(tc.secret)}
-		if got := p.inspect(tc.header); got != tc.want {
-			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
+		p := bridge.NewProbe("Authorization", []byte(tc.secret))
+		const run = "Run0123456789abcdef"
+		req := httptest.NewRequest(http.MethodGet, bridge.ProbePath+"?check="+run, nil)
+		req.Header = tc.header
+		w := httptest.NewRecorder()
+		p.ServeHTTP(w, req)
+		if w.Code != http.StatusOK || w.Body.String() != bridge.ProbeContent {
+			t.Errorf("%s: the probe answered %d %q", tc.name, w.Code, w.Body.String())
+		}
+		w = httptest.NewRecorder()
+		p.ServeHTTP(w, httptest.NewRequest(http.MethodGet, bridge.ProbePath+"?report="+run, nil))
+		got, err := bridge.ParseProbeReport(w.Body.String())
+		if err != nil || got != tc.want {
+			t.Errorf("%s: report %q (%v), want %+v", tc.name, w.Body.String(), err, tc.want)
+		}
+		if other := p.Report("Other0123456789abcdef"); other.Requests != 0 {
+			t.Errorf("%s: another run's report counts %d requests", tc.name, other.Requests)
+		}
+	}
+}
+
+// A DS whose outbox secret differs from its inbox secret: the commands pass, the
+// download works, and the outbox line says what to set; with the outbox setting, all
+// pass. The same with a wopibridge already serving.
+func TestCheckOutboxSecretMismatch(t *testing.T) {
+	t.Parallel()
+	const outbox = "outbox-secret-0123456789abcdef01"
+	ds := newDS(t, docserver.Options{JWTSecret: testDocsSecret, JWTOutboxSecret: outbox, WOPIEnabled: true})
+	e := env(t, ds.URL())
+	const failOutbox = "FAIL  outbox      the token DS sent in Authorization with the download does not verify with WOPIBRIDGE_DOCS_JWT_SECRET: the bridge would refuse every document download and callback; hint: set WOPIBRIDGE_DOCS_JWT_OUTBOX_SECRET to DS's outbox secret (local.json: services.CoAuthoring.secret.outbox.string), or make DS's inbox and outbox secrets equal (Docker's JWT_SECRET sets both)"
+	runCheck(t, e).expect(t, 1, vars(e),
+		lineConfigOK, lineDSOK, lineClockOK, lineDiscoveryOK, lineProofOK, lineJWTOK, lineDownloadOK,
+		failOutbox, lineConvertOK,
+		"wopibridge check: 1 failed (outbox)")
+
+	e["WOPIBRIDGE_DOCS_JWT_OUTBOX_SECRET"] = outbox
+	runCheck(t, e).expect(t, 0, vars(e),
+		lineConfigOK, lineDSOK, lineClockOK, lineDiscoveryOK, lineProofOK, lineJWTOK, lineDownloadOK,
+		"ok    outbox      DS signs its downloads (and callbacks) in Authorization with the secret in WOPIBRIDGE_DOCS_JWT_OUTBOX_SECRET",
+		lineConvertOK, linePassed)
+
+	// A wopibridge serving with the inbox secret only reports the mismatch too.
+	delete(e, "WOPIBRIDGE_DOCS_JWT_OUTBOX_SECRET")
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan int, 1)
+	go func() {
+		served <- run(ctx, []string{"serve"}, func(k string) string { return e[k] }, io.Discard, io.Discard)
+	}()
+	t.Cleanup(func() {
+		stop()
+		if code := <-served; code != 0 {
+			t.Errorf("serve exited with %d", code)
+		}
+	})
+	waitServing(t, "http://"+e["WOPIBRIDGE_LISTEN"]+bridge.ProbePath)
+	runCheck(t, e).expect(t, 1, vars(e),
+		lineConfigOK, lineDSOK, lineClockOK, lineDiscoveryOK, lineProofOK, lineJWTOK,
+		"ok    download    DS downloaded http://{LISTEN}/docs/probe.txt (served by the wopibridge already listening on {LISTEN})",
+		failOutbox, lineConvertOK,
+		"wopibridge check: 1 failed (outbox)")
+}
+
+// waitServing polls u until it answers.
+func waitServing(t *testing.T, u string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get(u)
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not answer: %v", err)
 		}
 	}
 }

@@ -208,6 +208,7 @@ func (s *Server) commandDrop(d *document, users any) {
 	}
 	s.mu.Unlock()
 	for _, c := range drop {
+		s.log.add(Event{Time: s.now(), Type: Dropped, Key: d.key, Detail: c.userID})
 		s.leave(c, false)
 	}
 }

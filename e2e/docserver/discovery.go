@@ -40,7 +40,10 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	doc := strings.ReplaceAll(discoveryXML, capturedBase, baseURL(r))
-	doc = proofKeyRE.ReplaceAllLiteralString(doc, s.proofKeyXML)
+	s.keyMu.Lock()
+	published := s.proofKeyXML
+	s.keyMu.Unlock()
+	doc = proofKeyRE.ReplaceAllLiteralString(doc, published)
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	w.Write([]byte(doc))
 }

@@ -34,6 +34,17 @@
 //	w, err := ds.OpenWOPI(ctx, actionURLFromDiscovery, accessToken, ttlMillis, "")
 //	err = w.Save([]byte("v2"), false) // Save button: PutFile with the lock
 //	w.Close()                         // PutFile (exit) after SaveDelay, then UNLOCK
+//
+// Traits of the real server that integrations trip over, as observed against
+// ONLYOFFICE DocService (see the real-DS captures): a Docs API key is reused while its
+// content is unchanged (status 4 when the last editor leaves, status 1 with the same key
+// when an editor comes back with the same config); Options.JWTOutboxSecret signs
+// callbacks and downloads while JWTSecret checks configs and commands; in WOPI mode the
+// file is fetched through FileUrl when CheckFileInfo gives one (never GetFile), with
+// X-WOPI-MaxExpectedSize and no proof; the host page route LOCKs before any editor
+// connects, and an open whose editor never connects (OpenWOPIAbandoned,
+// AbandonWOPIOpens) is never unlocked; RotateProofKeys and PublishProofKeyElement
+// change what discovery publishes; the command service's drop disconnects editors.
 package docserver
 
 import (
@@ -54,9 +65,14 @@ import (
 
 // Options configure a Server. Zero values take the real server's defaults.
 type Options struct {
-	// JWTSecret is the shared secret (browser, inbox and outbox alike);
-	// "" turns JWT off.
+	// JWTSecret is the inbox secret (token.inbox, which browser tokens use
+	// too): DS checks editor configs and command and conversion requests
+	// with it. It is also the outbox secret unless JWTOutboxSecret is set,
+	// as Docker's single JWT_SECRET makes them. "" turns JWT off.
 	JWTSecret string
+	// JWTOutboxSecret is the outbox secret (token.outbox) DS signs what it
+	// sends with: callbacks and document downloads. "" means JWTSecret.
+	JWTOutboxSecret string
 	// JWTHeader is the header DS reads and writes tokens in; default
 	// "Authorization". Tokens carry the "Bearer " prefix.
 	JWTHeader string
@@ -118,7 +134,6 @@ type Server struct {
 	ln            net.Listener
 	srv           *http.Server
 	url           string
-	proofKeyXML   string
 	storageSecret string
 
 	ctx    context.Context
@@ -135,6 +150,14 @@ type Server struct {
 	saveSeq      int
 	anonSeq      int
 	faults       faults
+
+	// proof keys: the pair DS signs with, and the <proof-key> element its
+	// discovery publishes (normally the same keys; see PublishProofKeyElement).
+	keyMu       sync.Mutex
+	proofKey    *rsa.PrivateKey
+	proofKeyOld *rsa.PrivateKey
+	proofKeyXML string
+	published   bool // proofKeyXML was set by a test, not derived from the keys
 }
 
 // New starts a Server on 127.0.0.1 with a free port.
@@ -197,6 +220,8 @@ func New(opts Options) (*Server, error) {
 		hc:            hc,
 		ln:            ln,
 		url:           "http://" + ln.Addr().String(),
+		proofKey:      opts.ProofKey,
+		proofKeyOld:   opts.ProofKeyOld,
 		proofKeyXML:   proofKeyElement(&opts.ProofKey.PublicKey, &opts.ProofKeyOld.PublicKey),
 		storageSecret: hex.EncodeToString(secret),
 		ctx:           ctx,

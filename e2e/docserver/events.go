@@ -28,6 +28,12 @@ const (
 	Connected EventType = "editor-connected"
 	// EditorConfig: api.js was given a config by a page (DocsAPI.DocEditor).
 	EditorConfig EventType = "editor-config"
+	// Abandoned: a WOPI host page was rendered (and the file LOCKed) but its
+	// editor never connected (Detail: the WOPI session id).
+	Abandoned EventType = "open-abandoned"
+	// Dropped: the command service's drop disconnected an editor (Detail:
+	// the user id).
+	Dropped EventType = "editor-dropped"
 )
 
 // Op names the protocol operation behind a Request or Reply.

@@ -13,6 +13,7 @@ type faults struct {
 	expiredBefore     int64
 	unreachable       bool
 	duplicateNextSave bool
+	abandonOpens      bool
 	holdCount         int
 	held              []*heldCallback
 }
@@ -145,4 +146,19 @@ func onWritten(ctx context.Context) {
 	if f, ok := ctx.Value(wroteKey{}).(func()); ok {
 		f()
 	}
+}
+
+// AbandonWOPIOpens makes the editor of every page the WOPI editor route
+// renders from now on never connect (see OpenWOPIAbandoned): DS keeps the
+// LOCK it took while rendering and never UNLOCKs it.
+func (s *Server) AbandonWOPIOpens(on bool) {
+	s.mu.Lock()
+	s.faults.abandonOpens = on
+	s.mu.Unlock()
+}
+
+func (s *Server) abandonOpen() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faults.abandonOpens
 }

@@ -50,12 +50,20 @@ func (s *Server) withTimes(object []byte) []byte {
 	return append(append([]byte(nil), object...), tail...)
 }
 
-// signClaims signs a JSON claims object with HS256 and the secret, keeping
+// outboxSecret signs what DS sends (callbacks, downloads).
+func (s *Server) outboxSecret() string {
+	if s.opts.JWTOutboxSecret != "" {
+		return s.opts.JWTOutboxSecret
+	}
+	return s.opts.JWTSecret
+}
+
+// signClaims signs a JSON claims object with HS256 and secret, keeping
 // the claims byte for byte (and so in DS's field order).
-func (s *Server) signClaims(claims []byte) string {
+func signClaims(secret string, claims []byte) string {
 	enc := base64.RawURLEncoding
 	signing := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc.EncodeToString(claims)
-	sig, err := jwt.SigningMethodHS256.Sign(signing, []byte(s.opts.JWTSecret))
+	sig, err := jwt.SigningMethodHS256.Sign(signing, []byte(secret))
 	if err != nil {
 		panic(fmt.Sprintf("docserver: sign: %v", err))
 	}
@@ -64,16 +72,21 @@ func (s *Server) signClaims(claims []byte) string {
 
 // bodyToken is the `token` field DS adds to a callback body: the body's own
 // fields, flat, plus iat and exp.
-func (s *Server) bodyToken(body []byte) string { return s.signClaims(s.withTimes(body)) }
-
-// headerToken is the header JWT DS sends: {payload: <data>} plus iat and exp.
-func (s *Server) headerToken(payload []byte) string {
-	obj := append(append([]byte(`{"payload":`), payload...), '}')
-	return s.signClaims(s.withTimes(obj))
+// It is signed with the outbox secret.
+func (s *Server) bodyToken(body []byte) string {
+	return signClaims(s.outboxSecret(), s.withTimes(body))
 }
 
-// verify checks an incoming token with the secret (browser tokens and
-// command/convert tokens alike: DS verifies both with the inbox secret).
+// headerToken is the header JWT DS sends: {payload: <data>} plus iat and
+// exp, signed with the outbox secret.
+func (s *Server) headerToken(payload []byte) string {
+	obj := append(append([]byte(`{"payload":`), payload...), '}')
+	return signClaims(s.outboxSecret(), s.withTimes(obj))
+}
+
+// verify checks an incoming token with the inbox secret (browser tokens
+// and command/convert tokens alike: a token signed with the outbox secret
+// is refused when the two differ).
 func (s *Server) verify(token string) (map[string]any, error) {
 	claims := jwt.MapClaims{}
 	_, err := jwt.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) {

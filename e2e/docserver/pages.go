@@ -46,7 +46,11 @@ func (s *Server) handleWOPIEditor(w http.ResponseWriter, r *http.Request) {
 		params = map[string]any{"key": nil, "fileInfo": map[string]any{}, "error": err.Error()}
 	} else {
 		params, usid = prep.render, prep.usid
-		s.spawn(func() { s.wopiConnect(s.ctx, prep) })
+		if s.abandonOpen() {
+			s.log.add(Event{Time: s.now(), Type: Abandoned, Key: prep.key, Detail: prep.usid})
+		} else {
+			s.spawn(func() { s.wopiConnect(s.ctx, prep) })
+		}
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	fmt.Fprintf(w, `<!DOCTYPE html><html><head><meta charset="utf-8"><title>ONLYOFFICE</title></head>`+

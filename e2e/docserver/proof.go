@@ -85,5 +85,82 @@ func proofKeyElement(cur, old *rsa.PublicKey) string {
 
 // ProofKeys returns the public halves of the current and the old proof key.
 func (s *Server) ProofKeys() (current, old *rsa.PublicKey) {
-	return &s.opts.ProofKey.PublicKey, &s.opts.ProofKeyOld.PublicKey
+	cur, o := s.signingKeys()
+	return &cur.PublicKey, &o.PublicKey
+}
+
+func (s *Server) signingKeys() (current, old *rsa.PrivateKey) {
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	return s.proofKey, s.proofKeyOld
+}
+
+// RotateProofKeys is DS restarted with a new key pair configured the way
+// ONLYOFFICE documents a rotation: the current key becomes the old one and
+// next (a new 2048-bit key when nil) the current one. Discovery publishes
+// the new pair at once (unless PublishProofKeyElement overrides it), and
+// every request signed from now on uses it. Two rotations in a row leave
+// neither key a verifier cached before them.
+func (s *Server) RotateProofKeys(next *rsa.PrivateKey) error {
+	if next == nil {
+		var err error
+		if next, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+			return fmt.Errorf("docserver: proof key: %w", err)
+		}
+	}
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	s.proofKey, s.proofKeyOld = next, s.proofKey
+	if !s.published {
+		s.proofKeyXML = proofKeyElement(&s.proofKey.PublicKey, &s.proofKeyOld.PublicKey)
+	}
+	return nil
+}
+
+// PublishProofKeyElement makes discovery publish element in place of the
+// <proof-key> of the keys DS signs with: "" publishes none (a DS being
+// reconfigured), UnusableProofKeyElement a key no verifier should accept.
+// Requests are still signed with the real keys. ResetPublishedProofKeys
+// undoes it.
+func (s *Server) PublishProofKeyElement(element string) {
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	s.proofKeyXML, s.published = element, true
+}
+
+// ResetPublishedProofKeys makes discovery publish the keys DS signs with.
+func (s *Server) ResetPublishedProofKeys() {
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	s.proofKeyXML, s.published = proofKeyElement(&s.proofKey.PublicKey, &s.proofKeyOld.PublicKey), false
+}
+
+// Kinds of unusable published proof keys.
+const (
+	UnusableSmallKey    = "small"    // a 1024-bit modulus
+	UnusableExponentOne = "exponent" // exponent 1: every signature "verifies"
+	UnusableGarbage     = "garbage"  // attributes that are not base64 at all
+)
+
+// UnusableProofKeyElement is a <proof-key> element of the given kind of
+// unusable key, as a misconfigured DS could publish it.
+func UnusableProofKeyElement(kind string) (string, error) {
+	switch kind {
+	case UnusableSmallKey:
+		k, err := rsa.GenerateKey(rand.Reader, 1024)
+		if err != nil {
+			return "", err
+		}
+		return proofKeyElement(&k.PublicKey, &k.PublicKey), nil
+	case UnusableExponentOne:
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			return "", err
+		}
+		pub := rsa.PublicKey{N: k.N, E: 1}
+		return proofKeyElement(&pub, &pub), nil
+	case UnusableGarbage:
+		return `<proof-key oldvalue="!!" oldmodulus="!!" oldexponent="!!" value="!!" modulus="!!" exponent="!!"/>`, nil
+	}
+	return "", fmt.Errorf("docserver: unknown kind of unusable proof key %q", kind)
 }

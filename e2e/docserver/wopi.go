@@ -164,6 +164,27 @@ func (s *Server) OpenWOPI(ctx context.Context, target, accessToken string, ttl i
 	return s.wopiConnect(ctx, prep)
 }
 
+// OpenWOPIAbandoned plays a host page whose editor never connects (the tab
+// was closed, or the editor failed to load): DS's editor route runs as for
+// OpenWOPI (CheckFileInfo, the Size-0 template PutFile, LOCK) and renders
+// the page, and nothing follows. DS never UNLOCKs such an open and never
+// refreshes its lock: its garbage collector only expires documents that
+// had a connection, so the lock stays until the host lets it lapse. It
+// returns the render parameters (key, userAuth with the mode …).
+func (s *Server) OpenWOPIAbandoned(ctx context.Context, target, accessToken string, ttl int64, mode string) (map[string]any, error) {
+	o, err := parseWOPITarget(target, mode)
+	if err != nil {
+		return nil, err
+	}
+	o.accessToken, o.ttl = accessToken, ttl
+	prep, err := s.wopiPrepare(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	s.log.add(Event{Time: s.now(), Type: Abandoned, Key: prep.key, Detail: prep.usid})
+	return prep.render, nil
+}
+
 func parseWOPITarget(target, mode string) (wopiOpen, error) {
 	o := wopiOpen{mode: mode, query: map[string]string{}}
 	if o.mode == "" {
@@ -353,7 +374,7 @@ func (s *Server) renderParams(p *wopiPrep) map[string]any {
 		"docs_api_config": cfg,
 	}
 	if s.jwtOn() {
-		params["token"] = s.signClaims(s.withTimes(jsonCompact(params)))
+		params["token"] = signClaims(s.opts.JWTSecret, s.withTimes(jsonCompact(params))) // the inbox secret
 	}
 	return params
 }
@@ -503,6 +524,7 @@ func (s *Server) wopiRequest(w wopiCall) outbound {
 	signed := base + "?access_token=" + encodeURIComponent(w.token)
 	ticks := DotNetTicks(s.now())
 	data := ProofData(w.token, signed, ticks)
+	cur, old := s.signingKeys()
 	header := []HeaderField{{"Accept", hdrAccept}}
 	if w.method == "POST" {
 		ct := w.contentType
@@ -514,8 +536,8 @@ func (s *Server) wopiRequest(w wopiCall) outbound {
 	header = append(header, HeaderField{"User-Agent", hdrUserAgent}, HeaderField{"Connection", hdrConnection})
 	header = append(header, w.specific...)
 	header = append(header,
-		HeaderField{"X-WOPI-Proof", signProof(s.opts.ProofKey, data)},
-		HeaderField{"X-WOPI-ProofOld", signProof(s.opts.ProofKeyOld, data)},
+		HeaderField{"X-WOPI-Proof", signProof(cur, data)},
+		HeaderField{"X-WOPI-ProofOld", signProof(old, data)},
 		HeaderField{"X-WOPI-TimeStamp", strconv.FormatUint(ticks, 10)},
 		HeaderField{"X-WOPI-ClientVersion", s.opts.Version},
 		HeaderField{"X-WOPI-CorrelationId", randomUUID()},
