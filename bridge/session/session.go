@@ -37,6 +37,11 @@ var (
 	ErrSavePending = errors.New("session: a save of this file is still being written to storage")
 	// ErrNotSafe: the bytes of a save could be neither written nor spooled.
 	ErrNotSafe = errors.New("session: save could not be made safe")
+	// ErrNoEditor: storage refused the credentials of every user of the session who
+	// may write; the save waits until one of them opens the file again.
+	ErrNoEditor = errors.New("session: no editor of this session has a credential storage accepts for writing")
+	// ErrReleasePending: the file's last session saved, but its lock is not yet released.
+	ErrReleasePending = errors.New("session: the lock of the file's last editing session is still being released")
 )
 
 // LockPrefix starts the lock id of every Docs API session. DS in WOPI mode locks with
@@ -66,6 +71,7 @@ type keyRec struct {
 	FileID  string    `json:"file"`
 	Version string    `json:"version"` // the content the key was issued for
 	Name    string    `json:"name"`    // the file's name then (for a copy if it is deleted)
+	Editors []string  `json:"editors,omitempty"` // launch users handed the key in edit mode
 	State   string    `json:"state"`
 	Updated time.Time `json:"updated"`
 }
@@ -80,6 +86,9 @@ type sessionRec struct {
 	Active    time.Time `json:"active"`    // last callback
 	Pending   int       `json:"pending"`   // spooled saves not yet in storage
 	Closing   bool      `json:"closing"`   // final save spooled: end when it lands
+	// Release: the session ended (its key is finished) but storage refused the Unlock:
+	// only the release is left, retried by Run and before the file opens again.
+	Release bool `json:"release,omitempty"`
 }
 
 // Options configure a Manager.
@@ -99,6 +108,9 @@ type Options struct {
 	RetryEvery time.Duration
 	// ChunkSize is the spool's chunk size (default 1 MiB).
 	ChunkSize int
+	// ResolveAfter is how many replays of a spooled save may fail before the bridge
+	// asks storage whether the save's lock is still there (default 3); see resolve.
+	ResolveAfter int
 	// OnEvent, when set, is told what happens in the background and on saves.
 	OnEvent func(Event)
 	Now     func() time.Time
@@ -125,6 +137,10 @@ const (
 	EventConflictCopy EventKind = "conflict_copy" // lock lost; bytes went to a copy
 	EventRepeated     EventKind = "repeated"      // a save repeated for a saved key
 	EventLockRefresh  EventKind = "lock_refresh_failed"
+	EventRecovered    EventKind = "recovered"      // storage took neither the save nor a copy: kept in the recovery area
+	EventReleaseFail  EventKind = "release_failed" // a session ended but its Unlock failed; retried
+	EventReleased     EventKind = "released"       // a release that had failed went through
+	EventNoEditor     EventKind = "no_editor"      // no editor's credential may write: the save waits
 )
 
 // Manager owns the Docs API sessions. It is safe for concurrent use.
@@ -156,6 +172,9 @@ func New(o Options) (*Manager, error) {
 	if o.ChunkSize <= 0 {
 		o.ChunkSize = 1 << 20
 	}
+	if o.ResolveAfter <= 0 {
+		o.ResolveAfter = 3
+	}
 	m := &Manager{o: o, now: o.Now}
 	if m.now == nil {
 		m.now = time.Now
@@ -179,6 +198,9 @@ type Opened struct {
 	// Edit is false when the file is locked by a session of the other style (or another
 	// Docs API key): the config must then open for view.
 	Edit bool
+	// Releasing: Edit is false because the lock of the file's last session, whose save
+	// is in storage, is not yet released.
+	Releasing bool
 }
 
 // Open returns the key for a new editor of fileID. While a Docs API session is open
@@ -197,9 +219,20 @@ func (m *Manager) Open(ctx context.Context, fileID string) (Opened, error) {
 	}); err != nil {
 		return Opened{}, err
 	}
+	if sess != nil && sess.Release {
+		// The last session's lock waits for its release: try it now.
+		var err error
+		if sess, err = m.retryRelease(ctx, fileID); err != nil {
+			return Opened{}, err
+		}
+	}
 	f, err := m.o.Storage.Stat(ctx, fileID)
 	if err != nil {
 		return Opened{}, err
+	}
+	if sess != nil && sess.Release {
+		// Still held by a finished session: nobody edits until it is released.
+		return Opened{Key: docsapi.MakeKey(m.o.KeyPrefix, fileID, f.Version), File: f, Edit: false, Releasing: true}, m.issue(fileID, f)
 	}
 	if sess != nil {
 		if sess.Closing {
@@ -217,20 +250,26 @@ func (m *Manager) Open(ctx context.Context, fileID string) (Opened, error) {
 		return Opened{}, err
 	}
 	key := docsapi.MakeKey(m.o.KeyPrefix, fileID, f.Version)
-	err = m.o.State.Update(func(tx state.Tx) error {
-		k, err := getKey(tx, key)
-		if err != nil {
-			return err
-		}
-		if k == nil || k.State != keySaved {
-			return putJSON(tx, bucketKeys, key, keyRec{FileID: fileID, Version: f.Version, Name: f.Name, State: keyIssued, Updated: m.now()})
-		}
-		return nil
-	})
-	if err != nil {
+	if err := m.issue(fileID, f); err != nil {
 		return Opened{}, err
 	}
 	return Opened{Key: key, File: f, Edit: lock == "" || lock == LockID(key)}, nil
+}
+
+// issue records the key of f's version as handed out (a saved key stays saved).
+func (m *Manager) issue(fileID string, f storage.File) error {
+	key := docsapi.MakeKey(m.o.KeyPrefix, fileID, f.Version)
+	return m.o.State.Update(func(tx state.Tx) error {
+		k, err := getKey(tx, key)
+		if err != nil || (k != nil && k.State == keySaved) {
+			return err
+		}
+		rec := keyRec{FileID: fileID, Version: f.Version, Name: f.Name, State: keyIssued, Updated: m.now()}
+		if k != nil {
+			rec.Editors = k.Editors
+		}
+		return putJSON(tx, bucketKeys, key, rec)
+	})
 }
 
 // FileOf returns the file a key was issued for.
@@ -270,6 +309,14 @@ func (m *Manager) Editing(ctx context.Context, key string, users []string) error
 		return err
 	}
 	now := m.now()
+	if sess != nil && sess.Release {
+		if sess, err = m.retryRelease(ctx, k.FileID); err != nil {
+			return err
+		}
+		if sess != nil {
+			return fmt.Errorf("%w: %w", ErrLockedElsewhere, ErrReleasePending)
+		}
+	}
 	if sess != nil {
 		if sess.Key != key {
 			return ErrLockedElsewhere
@@ -277,7 +324,10 @@ func (m *Manager) Editing(ctx context.Context, key string, users []string) error
 		sess.Users, sess.Active = users, now
 		return m.putSession(k.FileID, sess)
 	}
-	if _, err := m.o.Storage.Lock(ctx, k.FileID, LockID(key)); err != nil {
+	if _, err := m.asEditors(ctx, editorsOf(users, nil, k), func(c context.Context) error {
+		_, err := m.o.Storage.Lock(c, k.FileID, LockID(key))
+		return err
+	}); err != nil {
 		var lc *storage.LockConflictError
 		if errors.As(err, &lc) {
 			return fmt.Errorf("%w: %v", ErrLockedElsewhere, err)
@@ -308,7 +358,7 @@ func (m *Manager) Ended(ctx context.Context, key string) error {
 			sess.Closing = true
 			return m.putSession(k.FileID, sess)
 		}
-		if err := m.release(ctx, k.FileID, sess); err != nil {
+		if err := m.finish(ctx, k.FileID, sess, nil); err != nil {
 			return err
 		}
 	}
