@@ -232,7 +232,8 @@ func (m *Manager) Open(ctx context.Context, fileID string) (Opened, error) {
 	}
 	if sess != nil && sess.Release {
 		// Still held by a finished session: nobody edits until it is released.
-		return Opened{Key: docsapi.MakeKey(m.o.KeyPrefix, fileID, f.Version), File: f, Edit: false, Releasing: true}, m.issue(fileID, f)
+		key, err := m.issue(fileID, f)
+		return Opened{Key: key, File: f, Edit: false, Releasing: true}, err
 	}
 	if sess != nil {
 		if sess.Closing {
@@ -249,27 +250,41 @@ func (m *Manager) Open(ctx context.Context, fileID string) (Opened, error) {
 	if err != nil {
 		return Opened{}, err
 	}
-	key := docsapi.MakeKey(m.o.KeyPrefix, fileID, f.Version)
-	if err := m.issue(fileID, f); err != nil {
+	key, err := m.issue(fileID, f)
+	if err != nil {
 		return Opened{}, err
 	}
 	return Opened{Key: key, File: f, Edit: lock == "" || lock == LockID(key)}, nil
 }
 
-// issue records the key of f's version as handed out (a saved key stays saved).
-func (m *Manager) issue(fileID string, f storage.File) error {
-	key := docsapi.MakeKey(m.o.KeyPrefix, fileID, f.Version)
-	return m.o.State.Update(func(tx state.Tx) error {
-		k, err := getKey(tx, key)
-		if err != nil || (k != nil && k.State == keySaved) {
-			return err
+// issue hands out the key of f's version: recorded as issued, unless its session
+// ended with a save. A saved key is never handed out again: when the content is still
+// that version (the save went to a conflict copy or the recovery area), DS would serve
+// its own copy of the saved content under it, so the version gets a new key.
+func (m *Manager) issue(fileID string, f storage.File) (string, error) {
+	var key string
+	err := m.o.State.Update(func(tx state.Tx) error {
+		for n := 0; ; n++ {
+			v := f.Version
+			if n > 0 {
+				v = fmt.Sprintf("%s-%d", f.Version, n)
+			}
+			key = docsapi.MakeKey(m.o.KeyPrefix, fileID, v)
+			k, err := getKey(tx, key)
+			if err != nil {
+				return err
+			}
+			if k != nil && k.State == keySaved {
+				continue
+			}
+			rec := keyRec{FileID: fileID, Version: f.Version, Name: f.Name, State: keyIssued, Updated: m.now()}
+			if k != nil {
+				rec.Editors = k.Editors
+			}
+			return putJSON(tx, bucketKeys, key, rec)
 		}
-		rec := keyRec{FileID: fileID, Version: f.Version, Name: f.Name, State: keyIssued, Updated: m.now()}
-		if k != nil {
-			rec.Editors = k.Editors
-		}
-		return putJSON(tx, bucketKeys, key, rec)
 	})
+	return key, err
 }
 
 // FileOf returns the file a key was issued for.

@@ -163,11 +163,13 @@ func (m *Manager) writeChunks(seq string, r io.Reader) (int, int64, error) {
 }
 
 // dropChunks deletes the chunks of seq, in batches.
-func (m *Manager) dropChunks(seq string) {
+func (m *Manager) dropChunks(seq string) { dropChunks(m.o.State, seq) }
+
+func dropChunks(st state.Store, seq string) {
 	prefix := seq + "/"
 	for {
 		var keys []string
-		m.o.State.View(func(tx state.Tx) error {
+		st.View(func(tx state.Tx) error {
 			return tx.ForEach(bucketSpoolData, func(k string, _ []byte) error {
 				if strings.HasPrefix(k, prefix) {
 					keys = append(keys, k)
@@ -181,7 +183,7 @@ func (m *Manager) dropChunks(seq string) {
 		if len(keys) == 0 {
 			return
 		}
-		if m.o.State.Update(func(tx state.Tx) error {
+		if st.Update(func(tx state.Tx) error {
 			for _, k := range keys {
 				if err := tx.Delete(bucketSpoolData, k); err != nil {
 					return err
