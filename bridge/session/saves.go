@@ -233,7 +233,9 @@ func DropSave(st state.Store, id string, now time.Time) error {
 func (m *Manager) Saves() ([]SaveInfo, error) { return ListSaves(m.o.State) }
 
 // ExportSave is ExportSave on the Manager's state.
-func (m *Manager) ExportSave(id string, w io.Writer) (int64, error) { return ExportSave(m.o.State, id, w) }
+func (m *Manager) ExportSave(id string, w io.Writer) (int64, error) {
+	return ExportSave(m.o.State, id, w)
+}
 
 // RetrySave puts a save back in the spool and replays the file's saves at once.
 func (m *Manager) RetrySave(id string) (SaveInfo, error) {

@@ -69,8 +69,8 @@ const (
 
 type keyRec struct {
 	FileID  string    `json:"file"`
-	Version string    `json:"version"` // the content the key was issued for
-	Name    string    `json:"name"`    // the file's name then (for a copy if it is deleted)
+	Version string    `json:"version"`           // the content the key was issued for
+	Name    string    `json:"name"`              // the file's name then (for a copy if it is deleted)
 	Editors []string  `json:"editors,omitempty"` // launch users handed the key in edit mode
 	State   string    `json:"state"`
 	Updated time.Time `json:"updated"`
