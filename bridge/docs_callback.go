@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/sirupsen/logrus"
@@ -65,7 +66,12 @@ func (s *Server) handleCallback(r *http.Request) (int, error) {
 		if err != nil {
 			return 1, err
 		}
-		outcome, err := s.docs.sessions.Save(ctx, cb.Key, fetch, cb.Status == docsapi.StatusMustSave)
+		// The save acts for the session's people: the callback's users first.
+		users := slices.Clone(cb.Users)
+		for _, a := range cb.Actions {
+			users = append(users, a.UserID)
+		}
+		outcome, err := s.docs.sessions.Save(ctx, cb.Key, fetch, cb.Status == docsapi.StatusMustSave, users...)
 		if err != nil {
 			return 1, fmt.Errorf("%w: %v", errRetry, err)
 		}

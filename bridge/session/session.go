@@ -207,7 +207,7 @@ type Opened struct {
 // on the file, every editor gets that session's key.
 func (m *Manager) Open(ctx context.Context, fileID string) (Opened, error) {
 	// Saves still in the spool go first; any left make the file unavailable.
-	m.Flush(ctx, fileID)
+	ferr := m.Flush(ctx, fileID)
 	unlock := m.files.Lock(fileID)
 	defer unlock()
 
@@ -244,6 +244,9 @@ func (m *Manager) Open(ctx context.Context, fileID string) (Opened, error) {
 	if n, err := m.pendingFor(fileID); err != nil {
 		return Opened{}, err
 	} else if n > 0 {
+		if errors.Is(ferr, ErrSavePending) {
+			return Opened{}, ferr // says why
+		}
 		return Opened{}, ErrSavePending
 	}
 	lock, err := m.o.Storage.GetLock(ctx, fileID)
