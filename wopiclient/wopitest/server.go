@@ -89,6 +89,7 @@ type Server struct {
 	failures map[Op]*failure
 	down     bool
 	delay    time.Duration
+	faults   faults // see faults.go
 }
 
 type file struct {
