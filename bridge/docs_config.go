@@ -73,10 +73,10 @@ func (s *Server) editorConfig(ctx context.Context, fileID string, u launchUser) 
 	u = viewOnlyByStorage(u, access)
 	o, err := s.docs.sessions.Open(ctx, fileID)
 	switch {
-	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrUnauthorized):
-		return nil, s.launchStorageError(err, fileID)
 	case errors.Is(err, session.ErrSavePending):
 		return nil, saveWaitingErr(err)
+	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrUnauthorized):
+		return nil, s.launchStorageError(err, fileID)
 	case err != nil:
 		return nil, err
 	}

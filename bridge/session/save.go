@@ -83,7 +83,12 @@ func (m *Manager) Save(ctx context.Context, key string, fetch Fetcher, final boo
 	}
 	sess.Active = m.now()
 
-	f, err := m.o.Storage.Stat(wctx, fileID)
+	var f storage.File
+	wctx, err = m.asEditors(ctx, editors, func(c context.Context) error {
+		var err error
+		f, err = m.o.Storage.Stat(c, fileID)
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return m.conflictCopy(ctx, key, fileID, fetch, final, editors, err)

@@ -237,6 +237,9 @@ func (m *Manager) Open(ctx context.Context, fileID string) (Opened, error) {
 	}
 	if sess != nil {
 		if sess.Closing {
+			if errors.Is(ferr, ErrSavePending) {
+				return Opened{}, ferr // says why
+			}
 			return Opened{}, ErrSavePending
 		}
 		return Opened{Key: sess.Key, File: f, Edit: true}, nil
