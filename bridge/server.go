@@ -222,9 +222,10 @@ func (s *Server) routes() http.Handler {
 	r.Handle(ProbePath, ProbeHandler()).Methods(http.MethodGet, http.MethodHead)
 
 	// Pages.
-	r.Handle("/", s.indexHandler()).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/open/{id}", s.linkPage("Open", s.openPage)).Methods(http.MethodGet)
-	r.Handle("/compare/{id}", s.page("Compare", s.comparePage)).Methods(http.MethodGet)
+	// A launch token holding an upstream access token is exchanged for a bridge link.
+	r.Handle("/", s.exchangeLaunch(s.indexHandler())).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/open/{id}", s.exchangeLaunch(s.linkPage("Open", s.openPage))).Methods(http.MethodGet)
+	r.Handle("/compare/{id}", s.exchangeLaunch(s.linkPage("Compare", s.comparePage))).Methods(http.MethodGet)
 
 	// Operator.
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
