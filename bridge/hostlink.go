@@ -31,8 +31,8 @@ type hostLink struct {
 	Name  string `json:"n,omitempty"`
 	Mode  string `json:"m"`
 	File  string `json:"f"`
-	Exp   int64  `json:"x"` // the link's expiry, ms since the epoch
-	Until int64  `json:"e"` // expiry of the access token it was made from
+	Exp   int64  `json:"x"`           // the link's expiry, ms since the epoch
+	Until int64  `json:"e"`           // expiry of the access token it was made from
 	Page  bool   `json:"p,omitempty"` // a page link (pageLink): also opens the index and compare pages
 }
 
