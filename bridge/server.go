@@ -50,6 +50,9 @@ type Options struct {
 	// IPFilter restricts the WOPI and DS-facing routes (/wopi/..., /docs/...) by the
 	// TCP peer's address; empty allows all.
 	IPFilter config.IPFilter
+	// AdminToken, when set, opens the operator's routes for waiting and recovered saves
+	// (/admin/v1/saves..., see admin_saves.go) to loopback callers that present it.
+	AdminToken string
 }
 
 // DefaultTokenTTL is the access token lifetime when Options.TokenTTL is zero.
@@ -82,13 +85,14 @@ type Server struct {
 	idPrefix string        // request ids: random per process ...
 	idSeq    atomic.Uint64 // ... and a counter
 
-	docs      *docsFace
-	discovery *wopiclient.DiscoveryCache // nil: no DS
-	proof     *wopiclient.ProofVerifier  // nil: proofs not checked
-	links     *linkCodec
-	ipFilter  config.IPFilter
-	metrics   *metrics
-	stop      func() // ends the background work
+	docs       *docsFace
+	discovery  *wopiclient.DiscoveryCache // nil: no DS
+	proof      *wopiclient.ProofVerifier  // nil: proofs not checked
+	links      *linkCodec
+	ipFilter   config.IPFilter
+	adminToken string
+	metrics    *metrics
+	stop       func() // ends the background work
 
 	handler http.Handler
 }
@@ -157,6 +161,7 @@ func New(o Options) (*Server, error) {
 	s.docs = newDocsFace(o.Docs, secret, s.now)
 	s.links = newLinkCodec(secret, s.now)
 	s.ipFilter = o.IPFilter
+	s.adminToken = o.AdminToken
 	s.metrics = newMetrics()
 	if err := s.setupDiscovery(o); err != nil {
 		return nil, err
@@ -231,6 +236,7 @@ func (s *Server) routes() http.Handler {
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/metrics", s.serveMetrics).Methods(http.MethodGet, http.MethodHead)
+	s.adminRoutes(r) // saves waiting or recovered, for "wopibridge saves"
 	return r
 }
 

@@ -132,8 +132,8 @@ func DescribeSave(st state.Store, id string) (SaveInfo, error) {
 	return si, err
 }
 
-// ExportSave writes the bytes of a save to w, streamed chunk by chunk, and notes that
-// it was exported once all of them were written.
+// ExportSave writes the bytes of a save to w, streamed chunk by chunk, and checks that
+// all of them were written. It marks nothing: once the copy is safe, MarkExported.
 func ExportSave(st state.Store, id string, w io.Writer) (int64, error) {
 	seq, rec, err := loadSave(st, id)
 	if err != nil {
@@ -146,7 +146,20 @@ func ExportSave(st state.Store, id string, w io.Writer) (int64, error) {
 	if n != rec.Size {
 		return n, fmt.Errorf("session: exporting save %s: %d bytes read, the save has %d", id, n, rec.Size)
 	}
-	return n, st.Update(func(tx state.Tx) error {
+	return n, nil
+}
+
+// MarkExported notes that the size bytes of a save were exported and kept, so that it
+// may be dropped; a size that is not the save's is refused.
+func MarkExported(st state.Store, id string, size int64) error {
+	seq, rec, err := loadSave(st, id)
+	if err != nil {
+		return err
+	}
+	if size != rec.Size {
+		return fmt.Errorf("session: save %s has %d bytes, not %d: export it again", id, rec.Size, size)
+	}
+	return st.Update(func(tx state.Tx) error {
 		var cur spoolRec
 		if ok, err := getJSON(tx, bucketSpool, seq, &cur); err != nil || !ok {
 			return err
@@ -232,10 +245,17 @@ func DropSave(st state.Store, id string, now time.Time) error {
 // Saves lists the waiting and recovered saves.
 func (m *Manager) Saves() ([]SaveInfo, error) { return ListSaves(m.o.State) }
 
-// ExportSave is ExportSave on the Manager's state.
+// ExportSave is ExportSave on the Manager's state, then MarkExported.
 func (m *Manager) ExportSave(id string, w io.Writer) (int64, error) {
-	return ExportSave(m.o.State, id, w)
+	n, err := ExportSave(m.o.State, id, w)
+	if err == nil {
+		err = MarkExported(m.o.State, id, n)
+	}
+	return n, err
 }
+
+// State is the state store the Manager keeps its records in.
+func (m *Manager) State() state.Store { return m.o.State }
 
 // RetrySave puts a save back in the spool and replays the file's saves at once.
 func (m *Manager) RetrySave(id string) (SaveInfo, error) {
