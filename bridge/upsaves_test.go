@@ -54,7 +54,7 @@ func newSaveEnv(t *testing.T, retry time.Duration, configure ...func(*Options)) 
 	t.Cleanup(func() { st.Close() })
 	origin, _ := url.Parse(up.URL)
 	// Stalls end where a real client gives up.
-	client := &http.Client{Transport: up.Client().Transport, Timeout: time.Second}
+	client := &http.Client{Transport: up.Client().Transport, Timeout: 500 * time.Millisecond}
 	backend, err := wopi.New(wopi.Options{Origins: []*url.URL{origin}, State: st, HTTP: client, TempDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)

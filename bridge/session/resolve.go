@@ -23,7 +23,10 @@ import (
 
 // resolve notes a failed replay of the save seq and resolves it once it has failed
 // ResolveAfter times while storage answers. nil means resolved (copied or recovered);
-// otherwise cause. Called with the file's mutex held.
+// otherwise cause. A copy that storage refuses outright (unsupported, forbidden, a
+// conflict) sends the save to the recovery area at once; one that fails as a host in
+// trouble fails is tried again, up to 3*ResolveAfter failures. Called with the file's
+// mutex held.
 func (m *Manager) resolve(ctx context.Context, seq string, cause error) error {
 	var rec spoolRec
 	var ok bool
@@ -67,8 +70,10 @@ func (m *Manager) resolve(ctx context.Context, seq string, cause error) error {
 		return m.settleDocs(cctx, seq, rec, ConflictCopy, storage.File{})
 	case errors.Is(cerr, ErrNoEditor):
 		return cause // nobody may write: wait for an editor
-	case errors.Is(cerr, storage.ErrUnavailable) && !answers(m, wctx, rec.FileID):
-		return cause // storage stopped answering meanwhile: try again later
+	case errors.Is(cerr, storage.ErrUnavailable) && (rec.Failures < 3*m.o.ResolveAfter || !answers(m, wctx, rec.FileID)):
+		// The copy failed the way a host in trouble fails (5xx, no reply): try again
+		// later, and give up on copies only once they keep failing while it answers.
+		return cause
 	}
 	held := "no lock"
 	if lock != "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/wopibridge/wopibridge/bridge/storage"
 )
@@ -161,18 +162,14 @@ func (m *Manager) conflictCopy(ctx context.Context, key, fileID string, fetch Fe
 	if err != nil {
 		return "", fmt.Errorf("%w: conflict copy: %v", ErrNotSafe, err)
 	}
-	cname := conflictName(name, m.now())
+	var cname string
 	wctx, err := m.asEditors(ctx, editors, func(c context.Context) error {
-		body, err := fetch(c)
-		if err != nil {
-			return fmt.Errorf("%w: download: %v", ErrNotSafe, err)
-		}
-		defer body.Close()
-		_, err = m.o.Storage.Create(c, folder, cname, body, false, m.o.MaxFileSize)
+		var err error
+		cname, err = m.createCopy(c, folder, name, fetch)
 		return err
 	})
 	if err != nil {
-		return "", fmt.Errorf("%w: conflict copy %q: %v", ErrNotSafe, cname, err)
+		return "", fmt.Errorf("%w: conflict copy of %q: %v", ErrNotSafe, name, err)
 	}
 	m.emit(Event{Kind: EventConflictCopy, FileID: fileID, Key: key, Name: cname, Err: cause})
 	if final {
@@ -186,11 +183,41 @@ func (m *Manager) conflictCopy(ctx context.Context, key, fileID string, fetch Fe
 	return ConflictCopy, nil
 }
 
+// createCopy writes the bytes fetch opens next to the file, under a conflict name that
+// is free: a taken one (two copies within a millisecond) gets a number.
+func (m *Manager) createCopy(ctx context.Context, folder, name string, fetch Fetcher) (string, error) {
+	cname := conflictName(name, m.now())
+	for n := 2; ; n++ {
+		body, err := fetch(ctx)
+		if err != nil {
+			return "", fmt.Errorf("%w: download: %v", ErrNotSafe, err)
+		}
+		_, err = m.o.Storage.Create(ctx, folder, cname, body, false, m.o.MaxFileSize)
+		body.Close()
+		if !errors.Is(err, storage.ErrExists) || n > 9 {
+			return cname, err
+		}
+		cname = numbered(conflictName(name, m.now()), n)
+	}
+}
+
+// numbered is name with " n" before its extension.
+func numbered(name string, n int) string {
+	if i := strings.LastIndexByte(name, '.'); i > 0 {
+		return fmt.Sprintf("%s %d%s", name[:i], n, name[i:])
+	}
+	return fmt.Sprintf("%s %d", name, n)
+}
+
 // copyTarget finds the name and folder for a conflict copy; a deleted file's copy goes
 // to the root under the name the key was issued for.
 func (m *Manager) copyTarget(ctx context.Context, fileID, key string) (name, folder string, err error) {
-	if f, err := m.o.Storage.Stat(ctx, fileID); err == nil {
+	f, err := m.o.Storage.Stat(ctx, fileID)
+	switch {
+	case err == nil:
 		return f.Name, f.FolderID, nil
+	case !errors.Is(err, storage.ErrNotFound):
+		return "", "", err // storage failing: not a reason to look elsewhere
 	}
 	root, err := m.o.Storage.Root(ctx)
 	if err != nil {

@@ -393,7 +393,17 @@ func (m *Manager) release(ctx context.Context, fileID string, sess *sessionRec) 
 		if !errors.As(err, &lc) && !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}
-		// Already unlocked (lapsed) or taken by someone else: nothing of ours to release.
+		// Already unlocked (lapsed) or taken by someone else: nothing of ours to
+		// release, unless the refusal did not say whose lock it is and storage still
+		// shows ours (a 409 without X-WOPI-Lock from a host in trouble).
+		if lc != nil && lc.Current == sess.LockID {
+			return err
+		}
+		if lc != nil && lc.Current == "" {
+			if cur, gerr := m.o.Storage.GetLock(ctx, fileID); gerr != nil || cur == sess.LockID {
+				return err
+			}
+		}
 	}
 	return m.o.State.Update(func(tx state.Tx) error { return tx.Delete(bucketSessions, fileID) })
 }

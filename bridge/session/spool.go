@@ -437,10 +437,8 @@ func (m *Manager) copyFromSpool(ctx context.Context, rec spoolRec, open Fetcher)
 	if err != nil {
 		return err
 	}
-	body, _ := open(ctx)
-	defer body.Close()
-	cname := conflictName(name, m.now())
-	if _, err := m.o.Storage.Create(ctx, folder, cname, body, false, m.o.MaxFileSize); err != nil {
+	cname, err := m.createCopy(ctx, folder, name, open)
+	if err != nil {
 		return err
 	}
 	m.emit(Event{Kind: EventConflictCopy, FileID: rec.FileID, Key: rec.Key, Name: cname})
