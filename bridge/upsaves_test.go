@@ -243,3 +243,61 @@ func TestDocsSaveWithoutEditorCredentialWaits(t *testing.T) {
 	}
 	waitUntil(t, "the lock released", 5*time.Second, func() bool { return e.up.Lock(f.id) == "" })
 }
+
+// A file whose save waits for the upstream is offered in neither style: the launch API
+// says why instead of handing out a session that cannot open.
+func TestLaunchRefusedWhileSaveWaits(t *testing.T) {
+	e := newSaveEnv(t, time.Hour)
+	f := e.addFile("report.docx", "v1", "alice", true)
+	launch := e.launchFor("alice", f, nil)
+	cfg := e.mustConfig(launch)
+	e.mustCallback(cfg, map[string]any{"status": 1, "users": []string{"alice"}})
+	e.up.Refuse(wopitest.OpPutFile, http.StatusInternalServerError) // the upstream answers, but takes no write
+	e.mustCallback(cfg, map[string]any{"status": 2, "users": []string{"alice"}, "url": e.results.put("r1", []byte("kept"))})
+	for _, action := range []string{"edit", "view", ""} {
+		r, s := e.session(launch, "?action="+action)
+		if r.code != http.StatusServiceUnavailable || !strings.Contains(r.body, "still waiting to be written to storage") || s.AccessToken != "" {
+			t.Errorf("WOPI session (action %q) while the save waits: %d %s", action, r.code, r.body)
+		}
+	}
+	if _, code, body := e.docsConfig(launch); code != http.StatusServiceUnavailable || !strings.Contains(body, "still waiting to be written to storage") {
+		t.Errorf("docs config while the save waits: %d %s", code, body)
+	}
+	e.up.Refuse(wopitest.OpPutFile, 0)
+	if r, _ := e.session(launch, "?action=edit"); r.code != http.StatusOK || string(e.up.Content(f.id)) != "kept" {
+		t.Fatalf("WOPI session once the upstream is back: %d %s; upstream holds %q", r.code, r.body, e.up.Content(f.id))
+	}
+}
+
+// The final save lands but the upstream refuses the Unlock: the key is finished at once,
+// the file opens for view (a new key) while the release is retried, and for editing
+// once the upstream takes it.
+func TestFinalSaveUnlockRefusedThroughUpstream(t *testing.T) {
+	e := newSaveEnv(t, 20*time.Millisecond)
+	f := e.addFile("report.docx", "v1", "alice", true)
+	launch := e.launchFor("alice", f, nil)
+	cfg := e.mustConfig(launch)
+	e.mustCallback(cfg, map[string]any{"status": 1, "users": []string{"alice"}})
+	e.up.Refuse(wopitest.OpUnlock, http.StatusInternalServerError)
+	e.mustCallback(cfg, map[string]any{"status": 2, "users": []string{"alice"}, "url": e.results.put("r1", []byte("final"))})
+	if got := string(e.up.Content(f.id)); got != "final" {
+		t.Fatalf("upstream holds %q", got)
+	}
+	for range 3 {
+		c := e.mustConfig(launch)
+		if c.Document.Key == cfg.Document.Key || c.EditorConfig.Mode != docsapi.ModeView {
+			t.Fatalf("config while the release waits: key %q (finished %q), mode %s", c.Document.Key, cfg.Document.Key, c.EditorConfig.Mode)
+		}
+	}
+	if r, _ := e.session(launch, "?action=edit"); r.code != http.StatusServiceUnavailable || !strings.Contains(r.body, "still being released") {
+		t.Errorf("WOPI edit session while the release waits: %d %s", r.code, r.body)
+	}
+	if e.metric("release_failed") == "0" || e.up.Lock(f.id) == "" {
+		t.Fatalf("release_failed %s, lock %q", e.metric("release_failed"), e.up.Lock(f.id))
+	}
+	e.up.Refuse(wopitest.OpUnlock, 0)
+	waitUntil(t, "the release", 5*time.Second, func() bool { return e.up.Lock(f.id) == "" })
+	if c := e.mustConfig(launch); c.Document.Key == cfg.Document.Key || c.EditorConfig.Mode != docsapi.ModeEdit {
+		t.Fatalf("config after the release: key %q mode %s", c.Document.Key, c.EditorConfig.Mode)
+	}
+}
