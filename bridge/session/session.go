@@ -330,6 +330,9 @@ func (m *Manager) Editing(ctx context.Context, key string, users []string) error
 		return err
 	}
 	now := m.now()
+	if sess != nil && sess.Release && sess.Key == key {
+		sess.Release = false // a session reopened under its key: the lock is still its own
+	}
 	if sess != nil && sess.Release {
 		if sess, err = m.retryRelease(ctx, k.FileID); err != nil {
 			return err
