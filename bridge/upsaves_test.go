@@ -301,3 +301,53 @@ func TestFinalSaveUnlockRefusedThroughUpstream(t *testing.T) {
 		t.Fatalf("config after the release: key %q mode %s", c.Document.Key, c.EditorConfig.Mode)
 	}
 }
+
+// Real-hosts row 8: a WOPI save spooled while the upstream was down, replayed after
+// DS's lock lapsed, meets OpenCloud's 500 "aborted: not locked" rather than a 409. It
+// no longer waits for ever: GetLock shows the lock gone, the bytes go to a conflict copy
+// next to the file, and the file opens again. Where the upstream takes no copy either
+// (cs3org/wopiserver's 501), they go to the recovery area.
+func TestUpstreamSpooledPutLockLapsedAnswers500(t *testing.T) {
+	for _, copies := range []bool{true, false} {
+		t.Run(map[bool]string{true: "copy", false: "recovery"}[copies], func(t *testing.T) {
+			e := newSaveEnv(t, 20*time.Millisecond)
+			e.up.SetNotLockedStatus(http.StatusInternalServerError)
+			if !copies {
+				e.up.Refuse(wopitest.OpPutRelativeFile, http.StatusNotImplemented)
+			}
+			f, path, tok, lock := e.dsSession()
+			e.up.SetUnreachable(true)
+			w := e.wopi(http.MethodPost, path+"/contents", tok, strings.NewReader("v2, kept"),
+				append([]string{"X-WOPI-Override", "PUT", "X-LOOL-WOPI-IsExitSave", "true"}, lock...)...)
+			wantStatus(t, w, http.StatusOK)
+			wantStatus(t, e.wopi(http.MethodPost, path, tok, nil, append([]string{"X-WOPI-Override", "UNLOCK"}, lock...)...), http.StatusOK)
+			e.up.ExpireLock(f.id) // the outage outlasts the upstream's lock
+			e.up.SetUnreachable(false)
+			waitUntil(t, "the save to resolve", 10*time.Second, func() bool { return e.srv.docs.sessions.WaitingTotal() == 0 })
+			if got := string(e.up.Content(f.id)); got != "v1" {
+				t.Fatalf("upstream file holds %q", got)
+			}
+			var copyName string
+			for _, n := range e.up.Names() {
+				if strings.HasPrefix(n, "report (conflict ") {
+					copyName = n
+				}
+			}
+			saves, _ := e.srv.docs.sessions.Saves()
+			switch {
+			case copies && (copyName == "" || string(e.up.Content(e.up.FileID(copyName))) != "v2, kept" || len(saves) != 0):
+				t.Fatalf("copy %q, saves %+v", copyName, saves)
+			case !copies && (copyName != "" || len(saves) != 1 || saves[0].State != "recovered" || saves[0].Face != "wopi"):
+				t.Fatalf("copy %q, saves %+v", copyName, saves)
+			}
+			if !copies && !strings.Contains(e.logs.String(), "event=recovered") {
+				t.Error("no recovered event in the log")
+			}
+			// The file is served again.
+			w = e.wopi(http.MethodGet, path+"/contents", tok, nil)
+			if w.Code != http.StatusOK || w.Body.String() != "v1" {
+				t.Fatalf("GetFile after the save resolved: %d %q", w.Code, w.Body.String())
+			}
+		})
+	}
+}
