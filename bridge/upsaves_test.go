@@ -351,3 +351,36 @@ func TestUpstreamSpooledPutLockLapsedAnswers500(t *testing.T) {
 		})
 	}
 }
+
+// M4: a FileUrl download acts for the user it was made for, not for whoever registered
+// the file last.
+func TestFileURLActsForItsUser(t *testing.T) {
+	e := newSaveEnv(t, time.Hour)
+	f := e.addFile("report.docx", "content", "alice", true)
+	r, s := e.session(e.launchFor("alice", f, nil), "?action=view")
+	if r.code != http.StatusOK {
+		t.Fatalf("alice's session: %d %s", r.code, r.body)
+	}
+	bob := e.up.Token(f.id, "bob", false)
+	if r, _ := e.session(e.launchFor("bob", upFile{id: f.id, src: f.src, token: bob, ttl: e.up.TokenTTL(bob)}, nil), "?action=view"); r.code != http.StatusOK {
+		t.Fatalf("bob's session: %d %s", r.code, r.body)
+	}
+	tok, _ := e.srv.tokens.verify(s.AccessToken)
+	w := e.wopi(http.MethodGet, e.filePath(tok.File), s.AccessToken, nil)
+	wantStatus(t, w, http.StatusOK)
+	var info struct{ FileUrl string }
+	if err := json.Unmarshal(w.Body.Bytes(), &info); err != nil || info.FileUrl == "" {
+		t.Fatalf("CheckFileInfo: %v %s", err, w.Body.String())
+	}
+	e.up.ResetRequests()
+	w = e.do(http.MethodGet, strings.TrimPrefix(info.FileUrl, testPublic), nil)
+	if w.Code != http.StatusOK || w.Body.String() != "content" {
+		t.Fatalf("FileUrl: %d %q", w.Code, w.Body.String())
+	}
+	if got := e.usersOf(wopitest.OpGetFile); len(got) != 1 || got[0] != "alice" {
+		t.Fatalf("the FileUrl download used the tokens of %q, want alice's", got)
+	}
+	// The user is part of what the URL's signature covers.
+	forged := strings.Replace(info.FileUrl, "u=alice", "u=bob", 1)
+	wantStatus(t, e.do(http.MethodGet, strings.TrimPrefix(forged, testPublic), nil), http.StatusUnauthorized)
+}
