@@ -24,6 +24,9 @@ func (m *Manager) AddEditor(key, user string) error {
 	if user == "" {
 		return nil
 	}
+	if k, err := m.keyOf(key); err == nil && slices.Contains(k.Editors, user) {
+		return nil // known already: no write
+	}
 	return m.o.State.Update(func(tx state.Tx) error {
 		k, err := getKey(tx, key)
 		if err != nil || k == nil || slices.Contains(k.Editors, user) {
