@@ -42,6 +42,14 @@ func TestFaultRunThroughFailingUpstream(t *testing.T) {
 		}
 		ups = append(ups, f)
 	}
+	t.Cleanup(func() {
+		if t.Failed() && os.Getenv("WOPIBRIDGE_FAULT_LOG") != "" {
+			t.Log(e.logs.String())
+			for _, r := range e.up.Requests() {
+				t.Logf("upstream %s %s lock=%q status=%d user=%s", r.Op, r.Path, r.Lock, r.Status, r.User)
+			}
+		}
+	})
 	e.up.SetNotLockedStatus(http.StatusInternalServerError)
 	chaos := &wopitest.Chaos{Seed: seed, Rate: 0.15, Statuses: []int{500, 409}, Reset: true, Stall: 1500 * time.Millisecond}
 	e.up.SetChaos(chaos)
@@ -63,6 +71,19 @@ func TestFaultRunThroughFailingUpstream(t *testing.T) {
 			e.up.Refuse(wopitest.OpPutRelativeFile, 0)
 		}
 
+		if i%4 == 3 {
+			// A WOPI-mode session of DS through the bridge.
+			content := fmt.Sprintf("w%d by %s: %08x", i, user, rnd.Uint32())
+			if e.wopiSessionUnderFaults(t, i, launch, f.id, content, rnd, stats, deadline) {
+				var where string
+				waitUntil(t, fmt.Sprintf("session %d's WOPI save to resolve", i), deadline, func() bool {
+					where = e.whereIs(f.id, content)
+					return where != "" && !e.srv.docs.sessions.Waiting(f.id)
+				})
+				stats[fmt.Sprintf("WOPI save in %s", where)]++
+			}
+			continue
+		}
 		// The integrator asks for a config until it gets one in edit mode.
 		var cfg *docsapi.Config
 		start := time.Now()
@@ -138,6 +159,60 @@ func TestFaultRunThroughFailingUpstream(t *testing.T) {
 		t.Log(e.logs.String())
 	}
 	t.Logf("fault run: %d sessions, seed %d: %v", sessions, seed, stats)
+}
+
+// wopiSessionUnderFaults is DS in WOPI mode saving content through the bridge: a
+// session from the launch API, Lock, PutFile, Unlock, each sent again while the bridge
+// answers with a failure (a person retrying; DS itself never resends a PutFile). It
+// says whether the PutFile was acknowledged (200): only then must the bytes be kept.
+func (e *saveEnv) wopiSessionUnderFaults(t *testing.T, i int, launch, upID, content string, rnd *rand.Rand, stats map[string]int, limit time.Duration) bool {
+	t.Helper()
+	start := time.Now()
+	retry := func(what string, send func() int, ok ...int) int {
+		for {
+			code := send()
+			for _, c := range ok {
+				if code == c {
+					return code
+				}
+			}
+			if time.Since(start) > limit {
+				t.Fatalf("session %d: %s still answered %d after %v", i, what, code, limit)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	var s sessionJSON
+	retry("WOPI session", func() int {
+		var r *httpResult
+		r, s = e.session(launch, "?action=edit")
+		return r.code
+	}, http.StatusOK)
+	tok, err := e.srv.tokens.verify(s.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, lock := e.filePath(tok.File), fmt.Sprintf("ds-%d", i)
+	retry("Lock", func() int {
+		return e.wopi(http.MethodPost, path, s.AccessToken, nil, "X-WOPI-Override", "LOCK", "X-WOPI-Lock", lock).Code
+	}, http.StatusOK)
+	if rnd.IntN(4) == 0 {
+		e.up.ExpireLock(upID)
+		stats["WOPI locks lapsed"]++
+	}
+	acked := false
+	for try := 0; try < 5 && !acked; try++ {
+		w := e.wopi(http.MethodPost, path+"/contents", s.AccessToken, strings.NewReader(content), "X-WOPI-Override", "PUT", "X-WOPI-Lock", lock)
+		acked = w.Code == http.StatusOK
+	}
+	if !acked {
+		stats["WOPI save not acknowledged"]++
+	}
+	// DS's Unlock, again until the bridge takes it (a 409: the lock is no longer DS's).
+	retry("Unlock", func() int {
+		return e.wopi(http.MethodPost, path, s.AccessToken, nil, "X-WOPI-Override", "UNLOCK", "X-WOPI-Lock", lock).Code
+	}, http.StatusOK, http.StatusConflict)
+	return acked
 }
 
 func envInt(t *testing.T, name string, def int) int {

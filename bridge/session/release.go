@@ -3,8 +3,10 @@ package session
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"github.com/wopibridge/wopibridge/bridge/state"
+	"github.com/wopibridge/wopibridge/bridge/storage"
 )
 
 // Ending a session under a failing storage. Once a session's final save is safe its key
@@ -89,4 +91,19 @@ func (m *Manager) RetryReleases(ctx context.Context) {
 func (m *Manager) Releasing(fileID string) (bool, error) {
 	sess, err := m.session(fileID)
 	return sess != nil && sess.Release, err
+}
+
+// lock takes lockID on fileID. A Lock that storage reports failed may still have been
+// taken (an upstream that locked the file, then failed the call that describes it): when
+// GetLock then shows lockID, the lock is ours and the Lock succeeded. Otherwise a lock
+// left behind would outlive the session that never knew it held it.
+func (m *Manager) lock(ctx context.Context, fileID, lockID string) error {
+	_, err := m.o.Storage.Lock(ctx, fileID, lockID)
+	if err == nil || errors.Is(err, storage.ErrUnauthorized) {
+		return err
+	}
+	if cur, gerr := m.o.Storage.GetLock(ctx, fileID); gerr == nil && cur == lockID {
+		return nil
+	}
+	return err
 }

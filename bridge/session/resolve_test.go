@@ -23,6 +23,17 @@ type upstreamLike struct {
 	notLocked500 atomic.Bool
 	noCopies     atomic.Bool
 	refreshes    atomic.Int32
+	// lockedThen409: Lock takes the lock, then fails as the wopi backend does when the
+	// CheckFileInfo after the upstream's Lock is answered 409.
+	lockedThen409 atomic.Bool
+}
+
+func (u *upstreamLike) Lock(ctx context.Context, id, lockID string) (storage.File, error) {
+	f, err := u.faulty.Lock(ctx, id, lockID)
+	if err == nil && u.lockedThen409.Load() {
+		return storage.File{}, &storage.LockConflictError{Reason: "injected failure"}
+	}
+	return f, err
 }
 
 func (u *upstreamLike) Put(ctx context.Context, id, lockID string, body io.Reader, limit int64) (storage.File, error) {
@@ -279,5 +290,36 @@ func TestStuckSaveWithItsLockKeepsWaiting(t *testing.T) {
 	saves, _ := e.m.Saves()
 	if len(saves) != 1 || saves[0].State != SaveWaiting || saves[0].Failures != 6 || !strings.Contains(saves[0].LastError, "disk full") {
 		t.Fatalf("saves %+v", saves)
+	}
+}
+
+// A Lock that storage took but reported failed (the call describing the file after it
+// failed) is still the session's: a lost status 1 followed by the final save neither
+// leaves the lock behind nor sends the save to a conflict copy.
+func TestLockTakenButReportedFailed(t *testing.T) {
+	e := newEnv(t)
+	u := e.upstreamLike()
+	ctx := context.Background()
+	o := e.openKey()
+	u.lockedThen409.Store(true)
+	if err := e.m.Editing(ctx, o.Key, []string{"alice"}); err != nil {
+		t.Fatalf("status 1: %v", err)
+	}
+	fetch, _ := bytesFetch("final")
+	if out, err := e.m.Save(ctx, o.Key, fetch, true, "alice"); err != nil || out != Saved {
+		t.Fatalf("final save: %v %v", out, err)
+	}
+	if got := string(e.content(e.fileID)); got != "final" || e.lock() != "" || len(e.conflictCopies()) != 0 {
+		t.Fatalf("content %q, lock %q, copies %v", got, e.lock(), e.conflictCopies())
+	}
+
+	// The same with status 1 lost: the save takes the lock itself.
+	o = e.openKey()
+	fetch, _ = bytesFetch("second")
+	if out, err := e.m.Save(ctx, o.Key, fetch, true, "alice"); err != nil || out != Saved {
+		t.Fatalf("final save without status 1: %v %v", out, err)
+	}
+	if got := string(e.content(e.fileID)); got != "second" || e.lock() != "" || len(e.conflictCopies()) != 0 {
+		t.Fatalf("content %q, lock %q, copies %v", got, e.lock(), e.conflictCopies())
 	}
 }

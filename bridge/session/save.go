@@ -64,8 +64,7 @@ func (m *Manager) Save(ctx context.Context, key string, fetch Fetcher, final boo
 		// without state. Take the lock now if the content is still what DS started from.
 		sess = &sessionRec{Key: key, LockID: LockID(key), Version: k.Version, Users: users, Started: m.now()}
 		if wctx, err = m.asEditors(ctx, editors, func(c context.Context) error {
-			_, err := m.o.Storage.Lock(c, fileID, sess.LockID)
-			return err
+			return m.lock(c, fileID, sess.LockID)
 		}); err != nil {
 			var lc *storage.LockConflictError
 			if errors.As(err, &lc) {
@@ -115,7 +114,7 @@ func (m *Manager) Save(ctx context.Context, key string, fetch Fetcher, final boo
 		return "", err
 	case errors.As(err, &lc) && lc.Current == "":
 		// Our lock lapsed and nobody took it: take it back and write.
-		if _, lerr := m.o.Storage.Lock(wctx, fileID, sess.LockID); lerr != nil {
+		if lerr := m.lock(wctx, fileID, sess.LockID); lerr != nil {
 			return m.conflictCopy(ctx, key, fileID, fetch, final, editors, err)
 		}
 		if err = put(wctx); err != nil {

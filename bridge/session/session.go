@@ -349,8 +349,7 @@ func (m *Manager) Editing(ctx context.Context, key string, users []string) error
 		return m.putSession(k.FileID, sess)
 	}
 	if _, err := m.asEditors(ctx, editorsOf(users, nil, k), func(c context.Context) error {
-		_, err := m.o.Storage.Lock(c, k.FileID, LockID(key))
-		return err
+		return m.lock(c, k.FileID, LockID(key))
 	}); err != nil {
 		var lc *storage.LockConflictError
 		if errors.As(err, &lc) {

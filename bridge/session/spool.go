@@ -330,7 +330,7 @@ func (m *Manager) replayOne(ctx context.Context, seq string, rec spoolRec) error
 			outcome = ConflictCopy
 			break
 		}
-		if _, err = m.o.Storage.Lock(wctx, rec.FileID, rec.LockID); err != nil {
+		if err = m.lock(wctx, rec.FileID, rec.LockID); err != nil {
 			return err
 		}
 		err = put(wctx)

@@ -138,7 +138,7 @@ func (m *Manager) replayPut(ctx context.Context, seq string, rec spoolRec) (stor
 		if rec.LockID == "" || rec.Base == "" || cur.Version != rec.Base {
 			return storage.File{}, ConflictCopy, m.copyFromSpool(uctx, rec, open)
 		}
-		if _, err := m.o.Storage.Lock(uctx, rec.FileID, rec.LockID); err != nil {
+		if err := m.lock(uctx, rec.FileID, rec.LockID); err != nil {
 			return storage.File{}, "", err
 		}
 		// The lock stays taken unless DS asked for its release: its session may go on.
