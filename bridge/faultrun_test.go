@@ -71,8 +71,8 @@ func TestFaultRunThroughFailingUpstream(t *testing.T) {
 			e.up.Refuse(wopitest.OpPutRelativeFile, 0)
 		}
 
-		if i%4 == 3 {
-			// A WOPI-mode session of DS through the bridge.
+		if i%5 == 3 {
+			// A WOPI-mode session of DS through the bridge (one in five, over every file).
 			content := fmt.Sprintf("w%d by %s: %08x", i, user, rnd.Uint32())
 			if e.wopiSessionUnderFaults(t, i, launch, f.id, content, rnd, stats, deadline) {
 				var where string
@@ -80,7 +80,7 @@ func TestFaultRunThroughFailingUpstream(t *testing.T) {
 					where = e.whereIs(f.id, content)
 					return where != "" && !e.srv.docs.sessions.Waiting(f.id)
 				})
-				stats[fmt.Sprintf("WOPI save in %s", where)]++
+				stats[fmt.Sprintf("WOPI save in %s (files with%s PutRelativeFile)", where, map[bool]string{true: "out", false: ""}[fi%2 == 1])]++
 			}
 			continue
 		}
