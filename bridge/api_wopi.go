@@ -47,9 +47,8 @@ func (s *Server) wopiOpenable(ctx context.Context, fileID, action string, u laun
 	if err := s.docs.sessions.Flush(ctx, fileID); err != nil {
 		return saveWaitingErr(err)
 	}
-	write, known := wopiActions[action]
-	if !(write || action == "" && u.canWrite()) || (action != "" && !known) {
-		return nil
+	if write := wopiActions[action] || action == "" && u.canWrite(); !write {
+		return nil // an unknown action is refused by launchWOPI
 	}
 	releasing, err := s.docs.sessions.Releasing(fileID)
 	if err == nil && releasing {
