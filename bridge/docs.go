@@ -159,6 +159,12 @@ func (s *Server) logSessionEvent(e session.Event) {
 		l.Warn("save pipeline: storage refused; the bytes are kept and retried")
 	case session.EventConflictCopy:
 		l.Warn("save pipeline: the lock was lost to another writer; saved as a conflict copy")
+	case session.EventRecovered:
+		l.Error("save pipeline: storage took neither the save nor a conflict copy; the bytes are kept in the recovery area and the file is released: see \"wopibridge saves list\"")
+	case session.EventNoEditor:
+		l.Warn("save pipeline: storage refuses the credentials of everyone who edited the file; the save waits until one of them opens it again")
+	case session.EventReleaseFail:
+		l.Warn("save pipeline: the save is in storage but the lock could not be released; the release is retried and the file opens for view meanwhile")
 	default:
 		l.Info("save pipeline")
 	}

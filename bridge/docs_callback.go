@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -136,7 +137,13 @@ func (s *Server) handleCallback(r *http.Request) (*docsapi.Callback, int, error)
 		if err != nil {
 			return cb, 1, err
 		}
-		if _, err := s.docs.sessions.Save(ctx, cb.Key, fetch, cb.Status == docsapi.StatusMustSave); err != nil {
+		// The save acts for the session's people: the callback's users first.
+		users := slices.Clone(cb.Users)
+		for _, a := range cb.Actions {
+			users = append(users, a.UserID)
+		}
+		_, err = s.docs.sessions.Save(ctx, cb.Key, fetch, cb.Status == docsapi.StatusMustSave, users...)
+		if err != nil {
 			return cb, 1, fmt.Errorf("%w: %v", errRetry, err)
 		}
 	case docsapi.StatusSaveError:

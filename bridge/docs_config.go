@@ -7,6 +7,8 @@ import (
 	"path"
 	"strings"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/wopibridge/wopibridge/bridge/session"
 	"github.com/wopibridge/wopibridge/bridge/storage"
 	"github.com/wopibridge/wopibridge/docsapi"
@@ -71,10 +73,10 @@ func (s *Server) editorConfig(ctx context.Context, fileID string, u launchUser) 
 	u = viewOnlyByStorage(u, access)
 	o, err := s.docs.sessions.Open(ctx, fileID)
 	switch {
+	case errors.Is(err, session.ErrSavePending):
+		return nil, saveWaitingErr(err)
 	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrUnauthorized):
 		return nil, s.launchStorageError(err, fileID)
-	case errors.Is(err, session.ErrSavePending):
-		return nil, userErr(storage.ErrUnavailable, "the last save of this file is still being written to storage: try again in a minute")
 	case err != nil:
 		return nil, err
 	}
@@ -84,6 +86,16 @@ func (s *Server) editorConfig(ctx context.Context, fileID string, u launchUser) 
 		return nil, userErr(errBadRequest, "ONLYOFFICE Docs cannot open %q: .%s is not a document type it knows", o.File.Name, ext)
 	}
 	edit := u.canWrite() && o.Edit && docsapi.CanEdit(ext)
+	if u.canWrite() && o.Releasing {
+		s.log.WithFields(logrus.Fields{"face": faceAPI, "file_id": fileID}).
+			Warn("the file opens for view: the lock of its last editing session, whose save is in storage, could not be released yet; it is retried in the background")
+	}
+	if edit {
+		// The key's saves may act for this user (with an upstream WOPI host: with their token).
+		if err := s.docs.sessions.AddEditor(o.Key, u.Sub); err != nil {
+			return nil, err
+		}
+	}
 	mode := docsapi.ModeView
 	if edit {
 		mode = docsapi.ModeEdit
@@ -119,4 +131,12 @@ func (s *Server) editorConfig(ctx context.Context, fileID string, u launchUser) 
 		}
 	}
 	return cfg, nil
+}
+
+// saveWaitingErr says why a file with a save waiting for storage opens in no style.
+func saveWaitingErr(err error) error {
+	if errors.Is(err, session.ErrNoEditor) {
+		return userErrCause(storage.ErrUnavailable, err, "the last save of this file waits for storage, which refuses the credentials of everyone who edited it: one of them must open the file again from the application (an operator can export the save with \"wopibridge saves\")")
+	}
+	return userErrCause(storage.ErrUnavailable, err, "the last save of this file is still waiting to be written to storage, so it cannot be opened for editing: try again in a minute (an operator sees it with \"wopibridge saves list\")")
 }

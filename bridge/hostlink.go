@@ -31,8 +31,9 @@ type hostLink struct {
 	Name  string `json:"n,omitempty"`
 	Mode  string `json:"m"`
 	File  string `json:"f"`
-	Exp   int64  `json:"x"` // the link's expiry, ms since the epoch
-	Until int64  `json:"e"` // expiry of the access token it was made from
+	Exp   int64  `json:"x"`           // the link's expiry, ms since the epoch
+	Until int64  `json:"e"`           // expiry of the access token it was made from
+	Page  bool   `json:"p,omitempty"` // a page link (pageLink): also opens the index and compare pages
 }
 
 type linkCodec struct {
@@ -105,5 +106,5 @@ func (s *Server) pageLink(u launchUser, fileID string) string {
 	if u.Until > 0 && u.Until < exp {
 		exp = u.Until
 	}
-	return s.links.sign(hostLink{User: u.Sub, Name: u.Name, Mode: u.Mode, File: fileID, Exp: exp, Until: u.Until})
+	return s.links.sign(hostLink{User: u.Sub, Name: u.Name, Mode: u.Mode, File: fileID, Exp: exp, Until: u.Until, Page: true})
 }

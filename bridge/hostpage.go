@@ -251,6 +251,9 @@ func (s *Server) comparePage(w http.ResponseWriter, r *http.Request, u launchUse
 	if u.File != "" && u.File != id {
 		return userErr(errForbidden, "this launch token is for another file")
 	}
+	if err := pageLinkOnly(r); err != nil {
+		return err
+	}
 	f, err := s.store.Stat(r.Context(), id)
 	if err != nil {
 		return s.launchStorageError(err, id)
@@ -283,9 +286,8 @@ func (s *Server) comparePage(w http.ResponseWriter, r *http.Request, u launchUse
 	if first == wopi {
 		swap.Set("first", "docs")
 	}
-	if launch := launchFrom(r, true); launch != "" && !u.Demo {
-		back.Set("launch", launch)
-		swap.Set("launch", launch)
+	for k, v := range s.pageCredential(r, u, id) {
+		back[k], swap[k] = v, v
 	}
 	index := s.public + "/"
 	if len(back) > 0 {

@@ -68,6 +68,22 @@ type indexData struct {
 func (s *Server) indexHandler() http.Handler {
 	page := s.page("Index", s.indexPage)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if link := r.URL.Query().Get("link"); link != "" && launchFrom(r, true) == "" {
+			// A bridge link (an upstream file's launch, exchanged): the page of its file.
+			ri := info(r.Context())
+			ri.face, ri.op = facePage, "Index"
+			u, err := s.links.user(link, linkClaims(link).File)
+			if err == nil {
+				err = pageLinkOnly(r)
+			}
+			if err == nil {
+				err = s.indexPage(w, r.WithContext(storage.WithUser(r.Context(), u.Sub)), u)
+			}
+			if err != nil {
+				s.pageError(w, r, err)
+			}
+			return
+		}
 		if !s.launch.demo() && launchFrom(r, true) == "" {
 			ri := info(r.Context())
 			ri.face, ri.op = facePage, "Index"
@@ -196,6 +212,16 @@ func (l indexLinks) open(id string, q url.Values) string {
 	return l.withLaunch("/open/"+url.PathEscape(id), q)
 }
 
+// compare is the compare page of file id: like open, never with a launch token that
+// holds an upstream's token.
+func (l indexLinks) compare(id string, q url.Values) string {
+	if l.upstream && !l.u.Demo {
+		q.Set("link", l.s.pageLink(l.u, id))
+		return l.s.public + "/compare/" + url.PathEscape(id) + "?" + q.Encode()
+	}
+	return l.withLaunch("/compare/"+url.PathEscape(id), q)
+}
+
 // file is the row of a file.
 func (l indexLinks) file(f storage.File) indexFile {
 	row := indexFile{
@@ -204,14 +230,14 @@ func (l indexLinks) file(f storage.File) indexFile {
 		Docs:    l.open(f.ID, url.Values{"style": {"docs"}}),
 		WOPI:    l.open(f.ID, url.Values{"style": {"wopi"}}),
 		View:    l.open(f.ID, url.Values{"style": {"wopi"}, "action": {"view"}}),
-		Compare: l.withLaunch("/compare/"+url.PathEscape(f.ID), url.Values{}),
+		Compare: l.compare(f.ID, url.Values{}),
 	}
 	if !f.ModTime.IsZero() {
 		row.Modified = f.ModTime.UTC().Format("2006-01-02 15:04 UTC")
 	}
 	if row.Empty {
 		// DS fills an empty file when it opens it in WOPI style: that style goes first.
-		row.Compare = l.withLaunch("/compare/"+url.PathEscape(f.ID), url.Values{"first": {"wopi"}})
+		row.Compare = l.compare(f.ID, url.Values{"first": {"wopi"}})
 		row.CompareWOPIOpen = true
 	}
 	return row

@@ -185,7 +185,14 @@ func TestIndexUpstream(t *testing.T) {
 	e := newUpstreamEnv(t)
 	f := e.addFile("upstream.docx", "U", "alice", true)
 	launch := e.launchFor("alice", f, nil)
+	// The launch token holds the upstream's token: it is exchanged for a bridge link.
 	w := e.do(http.MethodGet, "/?launch="+url.QueryEscape(launch), nil)
+	wantStatus(t, w, http.StatusSeeOther)
+	loc := w.Header().Get("Location")
+	if strings.Contains(loc, "launch=") || !strings.Contains(loc, "link=") || strings.Contains(loc, f.token) {
+		t.Fatalf("redirect to %q", loc)
+	}
+	w = e.do(http.MethodGet, loc, nil)
 	wantStatus(t, w, http.StatusOK)
 	page := w.Body.String()
 	rows := indexRows(t, page)
@@ -195,17 +202,15 @@ func TestIndexUpstream(t *testing.T) {
 	for class, href := range rows["upstream.docx"] {
 		u, _ := url.Parse(href)
 		switch {
-		case class == "compare" && u.Query().Get("launch") != launch:
-			t.Errorf("compare link %q", href)
-		case class != "compare" && (u.Query().Get("link") == "" || u.Query().Has("launch")):
+		case u.Query().Get("link") == "" || u.Query().Has("launch"):
 			t.Errorf("%s link %q: want a link credential", class, href)
 		}
 	}
 	if strings.Contains(page, `id="upload"`) {
 		t.Error("uploads offered on an upstream")
 	}
-	if strings.Contains(page, f.token) {
-		t.Error("the upstream access token is on the page")
+	if strings.Contains(page, f.token) || strings.Contains(page, launch) {
+		t.Error("the upstream access token, or the launch token holding it, is on the page")
 	}
 	// A link opens the editor page.
 	wantStatus(t, e.do(http.MethodGet, strings.TrimPrefix(rows["upstream.docx"]["wopi"], testPublic), nil), http.StatusOK)

@@ -39,6 +39,7 @@ const (
 var sessionEventKinds = []session.EventKind{
 	session.EventSaved, session.EventSpooled, session.EventReplayed, session.EventReplayFailed,
 	session.EventConflictCopy, session.EventRepeated, session.EventLockRefresh,
+	session.EventRecovered, session.EventNoEditor, session.EventReleaseFail, session.EventReleased,
 }
 
 // maxOperations bounds the distinct operation labels per face. Operation names come
@@ -82,7 +83,7 @@ func newMetrics() *metrics {
 		}, []string{"face", "operation"}),
 		sessionEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "docs_save_events_total",
-			Help: "Save pipeline events, of Docs API saves and of WOPI PutFiles that storage refused: saved (written to storage, then acknowledged), spooled (storage refused; kept in the state store and acknowledged), replayed (a spooled save reached storage), replay_failed, conflict_copy (the lock was lost; saved as a copy), repeated (a save repeated for a saved key; nothing written), lock_refresh_failed.",
+			Help: "Save pipeline events, of Docs API saves and of WOPI PutFiles that storage refused: saved (written to storage, then acknowledged), spooled (storage refused; kept in the state store and acknowledged), replayed (a spooled save reached storage), replay_failed, conflict_copy (the lock was lost; saved as a copy), repeated (a save repeated for a saved key; nothing written), lock_refresh_failed, recovered (storage took neither the save nor a conflict copy: kept in the recovery area, see wopibridge saves), no_editor (storage refused the credentials of every editor of the save: it waits for one), release_failed (a session's save is in storage but its Unlock failed: retried), released (such a release went through).",
 		}, []string{"event"}),
 		discovery: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "discovery_fetches_total",

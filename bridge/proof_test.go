@@ -113,7 +113,7 @@ func TestProofOnEveryWOPIRoute(t *testing.T) {
 	}
 
 	t.Run("FileUrl is the bridge's own signature, without proof", func(t *testing.T) {
-		fileURL := e.srv.fileURL.url(testPublic, e.file.ID, e.clock.Now().Add(time.Hour).UnixMilli())
+		fileURL := e.srv.fileURL.url(testPublic, e.file.ID, "", e.clock.Now().Add(time.Hour).UnixMilli())
 		wantStatus(t, e.do(http.MethodGet, strings.TrimPrefix(fileURL, testPublic), nil), http.StatusOK)
 	})
 }

@@ -51,6 +51,9 @@ type Options struct {
 	// IPFilter restricts the WOPI and DS-facing routes (/wopi/..., /docs/...) by the
 	// TCP peer's address; empty allows all.
 	IPFilter config.IPFilter
+	// AdminToken, when set, opens the operator's routes for waiting and recovered saves
+	// (/admin/v1/saves..., see admin_saves.go) to loopback callers that present it.
+	AdminToken string
 }
 
 // DefaultTokenTTL is the access token lifetime when Options.TokenTTL is zero.
@@ -83,13 +86,14 @@ type Server struct {
 	idPrefix string        // request ids: random per process ...
 	idSeq    atomic.Uint64 // ... and a counter
 
-	docs      *docsFace
-	discovery *wopiclient.DiscoveryCache // nil: no DS
-	proof     *wopiclient.ProofVerifier  // nil: proofs not checked
-	links     *linkCodec
-	ipFilter  config.IPFilter
-	metrics   *metrics
-	stop      func() // ends the background work
+	docs       *docsFace
+	discovery  *wopiclient.DiscoveryCache // nil: no DS
+	proof      *wopiclient.ProofVerifier  // nil: proofs not checked
+	links      *linkCodec
+	ipFilter   config.IPFilter
+	adminToken string
+	metrics    *metrics
+	stop       func() // ends the background work
 
 	handler http.Handler
 
@@ -160,6 +164,7 @@ func New(o Options) (*Server, error) {
 	s.docs = newDocsFace(o.Docs, secret, s.now)
 	s.links = newLinkCodec(secret, s.now)
 	s.ipFilter = o.IPFilter
+	s.adminToken = o.AdminToken
 	s.metrics = newMetrics()
 	if err := s.setupDiscovery(o); err != nil {
 		return nil, err
@@ -225,14 +230,16 @@ func (s *Server) routes() http.Handler {
 	r.Handle(ProbePath, NewProbe(s.docs.header, s.docs.outbox)).Methods(http.MethodGet, http.MethodHead)
 
 	// Pages.
-	r.Handle("/", s.indexHandler()).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/open/{id}", s.linkPage("Open", s.openPage)).Methods(http.MethodGet)
-	r.Handle("/compare/{id}", s.page("Compare", s.comparePage)).Methods(http.MethodGet)
+	// A launch token holding an upstream access token is exchanged for a bridge link.
+	r.Handle("/", s.exchangeLaunch(s.indexHandler())).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/open/{id}", s.exchangeLaunch(s.linkPage("Open", s.openPage))).Methods(http.MethodGet)
+	r.Handle("/compare/{id}", s.exchangeLaunch(s.linkPage("Compare", s.comparePage))).Methods(http.MethodGet)
 
 	// Operator.
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/metrics", s.serveMetrics).Methods(http.MethodGet, http.MethodHead)
+	s.adminRoutes(r) // saves waiting or recovered, for "wopibridge saves"
 	return r
 }
 

@@ -98,7 +98,7 @@ func TestHostsContentAsSent(t *testing.T) {
 			exp := e.clock.Now().Add(time.Hour).UnixMilli()
 			for what, target := range map[string]string{
 				"GetFile":      s.path + "/contents?access_token=" + s.tok,
-				"document.url": strings.TrimPrefix(e.srv.docs.urls.downloadURL(testPublic, s.id, exp), testPublic),
+				"document.url": strings.TrimPrefix(e.srv.docs.urls.downloadURL(testPublic, s.id, cfi["Version"].(string), exp), testPublic),
 				"FileUrl":      strings.TrimPrefix(fileURL, testPublic),
 			} {
 				w := e.do(http.MethodGet, target, nil)

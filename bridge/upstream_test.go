@@ -393,7 +393,12 @@ func TestUpstreamComparePageUsesLinks(t *testing.T) {
 	_, s := e.session(launch, "")
 	tok, _ := e.srv.tokens.verify(s.AccessToken)
 	w := e.do(http.MethodGet, "/compare/"+tok.File+"?launch="+url.QueryEscape(launch), nil)
+	wantStatus(t, w, http.StatusSeeOther) // the launch token is exchanged for a link
+	w = e.do(http.MethodGet, w.Header().Get("Location"), nil)
 	wantStatus(t, w, http.StatusOK)
+	if strings.Contains(w.Body.String(), launch) || strings.Contains(w.Body.String(), "launch=") {
+		t.Error("the compare page carries the launch token")
+	}
 	frames := tags(w.Body.String(), "iframe")
 	if len(frames) != 2 {
 		t.Fatalf("%d iframes", len(frames))

@@ -91,7 +91,7 @@ func (s *Server) checkFileInfo(w http.ResponseWriter, r *http.Request, c *wopiCa
 		SupportsReviewing:          true,
 		SupportedShareURLTypes:     shareTypes(edit),
 
-		FileURL:     s.fileURL.url(s.public, f.ID, c.tok.Exp),
+		FileURL:     s.fileURL.url(s.public, f.ID, c.tok.User, c.tok.Exp),
 		HostViewURL: s.hostLinkURL(c.tok, f.ID, "view"),
 
 		BreadcrumbBrandName: brandName,

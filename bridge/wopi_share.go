@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/wopibridge/wopibridge/bridge/storage"
 	"github.com/wopibridge/wopibridge/wopiclient"
 )
 
@@ -83,26 +84,30 @@ func newURLSigner(secret []byte, now func() time.Time) *urlSigner {
 	return &urlSigner{mac: newMACPool(deriveKey(secret, "wopi file url v1")), now: now}
 }
 
-func (u *urlSigner) sig(id string, exp int64) string {
-	return b64.EncodeToString(u.mac.sum([]byte(strconv.FormatInt(exp, 10)), []byte{0}, []byte(id)))
+func (u *urlSigner) sig(id, user string, exp int64) string {
+	return b64.EncodeToString(u.mac.sum([]byte(strconv.FormatInt(exp, 10)), []byte{0}, []byte(id), []byte{0}, []byte(user)))
 }
 
-// url is the FileUrl of file id, valid for fileURLLifetime but not after tokenExp (ms
+// url is the FileUrl of file id for user (the download acts for them: with an upstream
+// WOPI host, with their token), valid for fileURLLifetime but not after tokenExp (ms
 // since the epoch).
-func (u *urlSigner) url(public, id string, tokenExp int64) string {
+func (u *urlSigner) url(public, id, user string, tokenExp int64) string {
 	exp := min(u.now().Add(fileURLLifetime).UnixMilli(), tokenExp)
-	return public + "/wopi/fileurl/" + url.PathEscape(id) + "?exp=" + strconv.FormatInt(exp, 10) + "&sig=" + u.sig(id, exp)
+	return public + "/wopi/fileurl/" + url.PathEscape(id) + "?exp=" + strconv.FormatInt(exp, 10) +
+		"&u=" + url.QueryEscape(user) + "&sig=" + u.sig(id, user, exp)
 }
 
-func (u *urlSigner) verify(id string, q url.Values) error {
+// verify checks a FileUrl of file id and returns the user it was made for.
+func (u *urlSigner) verify(id string, q url.Values) (string, error) {
 	exp, err := strconv.ParseInt(q.Get("exp"), 10, 64)
-	if err != nil || !hmac.Equal([]byte(q.Get("sig")), []byte(u.sig(id, exp))) {
-		return userErr(errUnauthenticated, "the file URL is not valid: take a fresh FileUrl from CheckFileInfo")
+	user := q.Get("u")
+	if err != nil || !hmac.Equal([]byte(q.Get("sig")), []byte(u.sig(id, user, exp))) {
+		return "", userErr(errUnauthenticated, "the file URL is not valid: take a fresh FileUrl from CheckFileInfo")
 	}
 	if u.now().UnixMilli() >= exp {
-		return userErr(errUnauthenticated, "the file URL has expired: take a fresh FileUrl from CheckFileInfo")
+		return "", userErr(errUnauthenticated, "the file URL has expired: take a fresh FileUrl from CheckFileInfo")
 	}
-	return nil
+	return user, nil
 }
 
 // wopiSigned is the adapter of signed URLs: the signature stands for the access token.
@@ -112,8 +117,10 @@ func (s *Server) wopiSigned(op string, fn wopiFunc) http.Handler {
 		ri.face, ri.op = faceWOPI, op
 		c := &wopiCall{id: mux.Vars(r)["id"]}
 		ri.fileID = c.id
-		err := s.fileURL.verify(c.id, r.URL.Query())
+		user, err := s.fileURL.verify(c.id, r.URL.Query())
 		if err == nil {
+			// The download acts for the user the URL was made for, never for another.
+			r = r.WithContext(storage.WithUser(r.Context(), user))
 			err = s.docs.sessions.Flush(r.Context(), c.id)
 		}
 		if err == nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/wopibridge/wopibridge/bridge/storage"
 )
@@ -26,8 +27,10 @@ const (
 )
 
 // Save handles status 6 (final false) and status 2 (final true). It returns only once
-// the bytes are safe; an error means they are not, and DS should retry.
-func (m *Manager) Save(ctx context.Context, key string, fetch Fetcher, final bool) (Outcome, error) {
+// the bytes are safe; an error means they are not, and DS should retry. users are the
+// callback's users (and actions' users): the save acts for one of them or of the
+// session's editors (see editors.go).
+func (m *Manager) Save(ctx context.Context, key string, fetch Fetcher, final bool, users ...string) (Outcome, error) {
 	k, err := m.keyOf(key)
 	if err != nil {
 		return "", err
@@ -50,20 +53,24 @@ func (m *Manager) Save(ctx context.Context, key string, fetch Fetcher, final boo
 	if err != nil {
 		return "", err
 	}
+	editors := editorsOf(users, sess, k)
+	wctx := m.asEditor(ctx, editors)
 	if sess != nil && sess.Key != key {
 		// Another Docs API session holds the file: never write over it.
-		return m.conflictCopy(ctx, key, fileID, fetch, final, nil)
+		return m.conflictCopy(ctx, key, fileID, fetch, final, editors, nil)
 	}
 	if sess == nil {
 		// No session: status 1 was lost (DS does not retry it) or the bridge restarted
 		// without state. Take the lock now if the content is still what DS started from.
-		sess = &sessionRec{Key: key, LockID: LockID(key), Version: k.Version, Started: m.now()}
-		if _, err := m.o.Storage.Lock(ctx, fileID, sess.LockID); err != nil {
+		sess = &sessionRec{Key: key, LockID: LockID(key), Version: k.Version, Users: users, Started: m.now()}
+		if wctx, err = m.asEditors(ctx, editors, func(c context.Context) error {
+			return m.lock(c, fileID, sess.LockID)
+		}); err != nil {
 			var lc *storage.LockConflictError
 			if errors.As(err, &lc) {
-				return m.conflictCopy(ctx, key, fileID, fetch, final, nil)
+				return m.conflictCopy(ctx, key, fileID, fetch, final, editors, nil)
 			}
-			return m.spoolSave(ctx, key, fileID, sess, fetch, final, err)
+			return m.spoolSave(ctx, key, fileID, sess, fetch, final, editors, err)
 		}
 		sess.Refreshed, sess.Active = m.now(), m.now()
 		if err := m.putSession(fileID, sess); err != nil {
@@ -72,57 +79,69 @@ func (m *Manager) Save(ctx context.Context, key string, fetch Fetcher, final boo
 	}
 	if sess.Pending > 0 {
 		// Earlier saves wait in the spool: keep the order, this one waits too.
-		return m.spoolSave(ctx, key, fileID, sess, fetch, final, errors.New("earlier saves are still spooled"))
+		return m.spoolSave(ctx, key, fileID, sess, fetch, final, editors, errors.New("earlier saves are still spooled"))
 	}
 	sess.Active = m.now()
 
-	f, err := m.o.Storage.Stat(ctx, fileID)
+	var f storage.File
+	wctx, err = m.asEditors(ctx, editors, func(c context.Context) error {
+		var err error
+		f, err = m.o.Storage.Stat(c, fileID)
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return m.conflictCopy(ctx, key, fileID, fetch, final, err)
+			return m.conflictCopy(ctx, key, fileID, fetch, final, editors, err)
 		}
-		return m.spoolSave(ctx, key, fileID, sess, fetch, final, err)
+		return m.spoolSave(ctx, key, fileID, sess, fetch, final, editors, err)
 	}
 	if f.Version != sess.Version {
 		// Someone else changed the file since DS loaded it: their work stays.
-		return m.conflictCopy(ctx, key, fileID, fetch, final, nil)
+		return m.conflictCopy(ctx, key, fileID, fetch, final, editors, nil)
 	}
 
-	body, err := fetch(ctx)
-	if err != nil {
-		return "", fmt.Errorf("%w: download: %v", ErrNotSafe, err)
+	var nf storage.File
+	put := func(c context.Context) error {
+		var err error
+		nf, err = m.putFetched(c, fileID, sess.LockID, fetch)
+		return err
 	}
-	nf, err := m.o.Storage.Put(ctx, fileID, sess.LockID, body, m.o.MaxFileSize)
-	body.Close()
+	wctx, err = m.asEditors(ctx, editors, put)
 	var lc *storage.LockConflictError
 	switch {
 	case err == nil:
+	case errors.Is(err, ErrNotSafe): // the download failed
+		return "", err
 	case errors.As(err, &lc) && lc.Current == "":
 		// Our lock lapsed and nobody took it: take it back and write.
-		if _, lerr := m.o.Storage.Lock(ctx, fileID, sess.LockID); lerr != nil {
-			return m.conflictCopy(ctx, key, fileID, fetch, final, err)
+		if lerr := m.lock(wctx, fileID, sess.LockID); lerr != nil {
+			return m.conflictCopy(ctx, key, fileID, fetch, final, editors, err)
 		}
-		if nf, err = m.putFetched(ctx, fileID, sess.LockID, fetch); err != nil {
+		if err = put(wctx); err != nil {
 			if errors.As(err, &lc) {
-				return m.conflictCopy(ctx, key, fileID, fetch, final, err)
+				return m.conflictCopy(ctx, key, fileID, fetch, final, editors, err)
 			}
-			return m.spoolSave(ctx, key, fileID, sess, fetch, final, err)
+			return m.spoolSave(ctx, key, fileID, sess, fetch, final, editors, err)
 		}
 	case errors.As(err, &lc):
-		return m.conflictCopy(ctx, key, fileID, fetch, final, err)
+		return m.conflictCopy(ctx, key, fileID, fetch, final, editors, err)
 	case errors.Is(err, storage.ErrTooLarge):
 		return "", fmt.Errorf("%w: %v", ErrNotSafe, err)
 	default:
-		return m.spoolSave(ctx, key, fileID, sess, fetch, final, err)
+		return m.spoolSave(ctx, key, fileID, sess, fetch, final, editors, err)
 	}
 	m.emit(Event{Kind: EventSaved, FileID: fileID, Key: key})
 	if final {
-		if err := m.release(ctx, fileID, sess); err != nil {
-			return Saved, nil // the bytes are in storage; the lock lapses by itself
+		// The bytes are in storage: the key is finished whatever the Unlock answers.
+		if err := m.finish(wctx, fileID, sess, editors); err != nil {
+			return Saved, err
 		}
 		return Saved, m.setKeyState(key, "", keySaved)
 	}
 	sess.Version = nf.Version
+	if len(users) > 0 {
+		sess.Users = users
+	}
 	return Saved, m.putSession(fileID, sess)
 }
 
@@ -137,35 +156,67 @@ func (m *Manager) putFetched(ctx context.Context, fileID, lockID string, fetch F
 
 // conflictCopy writes the bytes next to the file, never over someone else's work. If
 // storage cannot take the copy either, the bytes go to the spool.
-func (m *Manager) conflictCopy(ctx context.Context, key, fileID string, fetch Fetcher, final bool, cause error) (Outcome, error) {
-	name, folder, err := m.copyTarget(ctx, fileID, key)
+func (m *Manager) conflictCopy(ctx context.Context, key, fileID string, fetch Fetcher, final bool, editors []string, cause error) (Outcome, error) {
+	name, folder, err := m.copyTarget(m.asEditor(ctx, editors), fileID, key)
 	if err != nil {
 		return "", fmt.Errorf("%w: conflict copy: %v", ErrNotSafe, err)
 	}
-	body, err := fetch(ctx)
+	var cname string
+	wctx, err := m.asEditors(ctx, editors, func(c context.Context) error {
+		var err error
+		cname, err = m.createCopy(c, folder, name, fetch)
+		return err
+	})
 	if err != nil {
-		return "", fmt.Errorf("%w: download: %v", ErrNotSafe, err)
-	}
-	defer body.Close()
-	cname := conflictName(name, m.now())
-	if _, err := m.o.Storage.Create(ctx, folder, cname, body, false, m.o.MaxFileSize); err != nil {
-		return "", fmt.Errorf("%w: conflict copy %q: %v", ErrNotSafe, cname, err)
+		return "", fmt.Errorf("%w: conflict copy of %q: %v", ErrNotSafe, name, err)
 	}
 	m.emit(Event{Kind: EventConflictCopy, FileID: fileID, Key: key, Name: cname, Err: cause})
 	if final {
 		if sess, err := m.session(fileID); err == nil && sess != nil && sess.Key == key {
-			m.release(ctx, fileID, sess)
+			if err := m.finish(wctx, fileID, sess, editors); err != nil {
+				return ConflictCopy, err
+			}
 		}
 		return ConflictCopy, m.setKeyState(key, "", keySaved)
 	}
 	return ConflictCopy, nil
 }
 
+// createCopy writes the bytes fetch opens next to the file, under a conflict name that
+// is free: a taken one (two copies within a millisecond) gets a number.
+func (m *Manager) createCopy(ctx context.Context, folder, name string, fetch Fetcher) (string, error) {
+	cname := conflictName(name, m.now())
+	for n := 2; ; n++ {
+		body, err := fetch(ctx)
+		if err != nil {
+			return "", fmt.Errorf("%w: download: %v", ErrNotSafe, err)
+		}
+		_, err = m.o.Storage.Create(ctx, folder, cname, body, false, m.o.MaxFileSize)
+		body.Close()
+		if !errors.Is(err, storage.ErrExists) || n > 9 {
+			return cname, err
+		}
+		cname = numbered(conflictName(name, m.now()), n)
+	}
+}
+
+// numbered is name with " n" before its extension.
+func numbered(name string, n int) string {
+	if i := strings.LastIndexByte(name, '.'); i > 0 {
+		return fmt.Sprintf("%s %d%s", name[:i], n, name[i:])
+	}
+	return fmt.Sprintf("%s %d", name, n)
+}
+
 // copyTarget finds the name and folder for a conflict copy; a deleted file's copy goes
 // to the root under the name the key was issued for.
 func (m *Manager) copyTarget(ctx context.Context, fileID, key string) (name, folder string, err error) {
-	if f, err := m.o.Storage.Stat(ctx, fileID); err == nil {
+	f, err := m.o.Storage.Stat(ctx, fileID)
+	switch {
+	case err == nil:
 		return f.Name, f.FolderID, nil
+	case !errors.Is(err, storage.ErrNotFound):
+		return "", "", err // storage failing: not a reason to look elsewhere
 	}
 	root, err := m.o.Storage.Root(ctx)
 	if err != nil {

@@ -41,6 +41,11 @@ var (
 	ErrSavePending = errors.New("session: a save of this file is still being written to storage")
 	// ErrNotSafe: the bytes of a save could be neither written nor spooled.
 	ErrNotSafe = errors.New("session: save could not be made safe")
+	// ErrNoEditor: storage refused the credentials of every user of the session who
+	// may write; the save waits until one of them opens the file again.
+	ErrNoEditor = errors.New("session: no editor of this session has a credential storage accepts for writing")
+	// ErrReleasePending: the file's last session saved, but its lock is not yet released.
+	ErrReleasePending = errors.New("session: the lock of the file's last editing session is still being released")
 )
 
 // LockPrefix starts the lock id of every Docs API session. DS in WOPI mode locks with
@@ -68,8 +73,9 @@ const (
 
 type keyRec struct {
 	FileID  string    `json:"file"`
-	Version string    `json:"version"` // the content the key was issued for
-	Name    string    `json:"name"`    // the file's name then (for a copy if it is deleted)
+	Version string    `json:"version"`           // the content the key was issued for
+	Name    string    `json:"name"`              // the file's name then (for a copy if it is deleted)
+	Editors []string  `json:"editors,omitempty"` // launch users handed the key in edit mode
 	State   string    `json:"state"`
 	Updated time.Time `json:"updated"`
 }
@@ -84,6 +90,9 @@ type sessionRec struct {
 	Active    time.Time `json:"active"`    // last callback
 	Pending   int       `json:"pending"`   // spooled saves not yet in storage
 	Closing   bool      `json:"closing"`   // final save spooled: end when it lands
+	// Release: the session ended (its key is finished) but storage refused the Unlock:
+	// only the release is left, retried by Run and before the file opens again.
+	Release bool `json:"release,omitempty"`
 }
 
 // Options configure a Manager.
@@ -103,6 +112,9 @@ type Options struct {
 	RetryEvery time.Duration
 	// ChunkSize is the spool's chunk size (default 1 MiB).
 	ChunkSize int
+	// ResolveAfter is how many replays of a spooled save may fail before the bridge
+	// asks storage whether the save's lock is still there (default 3); see resolve.
+	ResolveAfter int
 	// OnEvent, when set, is told what happens in the background and on saves.
 	OnEvent func(Event)
 	Now     func() time.Time
@@ -129,6 +141,10 @@ const (
 	EventConflictCopy EventKind = "conflict_copy" // lock lost; bytes went to a copy
 	EventRepeated     EventKind = "repeated"      // a save repeated for a saved key
 	EventLockRefresh  EventKind = "lock_refresh_failed"
+	EventRecovered    EventKind = "recovered"      // storage took neither the save nor a copy: kept in the recovery area
+	EventReleaseFail  EventKind = "release_failed" // a session ended but its Unlock failed; retried
+	EventReleased     EventKind = "released"       // a release that had failed went through
+	EventNoEditor     EventKind = "no_editor"      // no editor's credential may write: the save waits
 )
 
 // Manager owns the Docs API sessions. It is safe for concurrent use.
@@ -160,6 +176,9 @@ func New(o Options) (*Manager, error) {
 	if o.ChunkSize <= 0 {
 		o.ChunkSize = 1 << 20
 	}
+	if o.ResolveAfter <= 0 {
+		o.ResolveAfter = 3
+	}
 	m := &Manager{o: o, now: o.Now}
 	if m.now == nil {
 		m.now = time.Now
@@ -183,13 +202,16 @@ type Opened struct {
 	// Edit is false when the file is locked by a session of the other style (or another
 	// Docs API key): the config must then open for view.
 	Edit bool
+	// Releasing: Edit is false because the lock of the file's last session, whose save
+	// is in storage, is not yet released.
+	Releasing bool
 }
 
 // Open returns the key for a new editor of fileID. While a Docs API session is open
 // on the file, every editor gets that session's key.
 func (m *Manager) Open(ctx context.Context, fileID string) (Opened, error) {
 	// Saves still in the spool go first; any left make the file unavailable.
-	m.Flush(ctx, fileID)
+	ferr := m.Flush(ctx, fileID)
 	unlock := m.files.Lock(fileID)
 	defer unlock()
 
@@ -201,12 +223,27 @@ func (m *Manager) Open(ctx context.Context, fileID string) (Opened, error) {
 	}); err != nil {
 		return Opened{}, err
 	}
+	if sess != nil && sess.Release {
+		// The last session's lock waits for its release: try it now.
+		var err error
+		if sess, err = m.retryRelease(ctx, fileID); err != nil {
+			return Opened{}, err
+		}
+	}
 	f, err := m.o.Storage.Stat(ctx, fileID)
 	if err != nil {
 		return Opened{}, err
 	}
+	if sess != nil && sess.Release {
+		// Still held by a finished session: nobody edits until it is released.
+		key, err := m.issue(fileID, f)
+		return Opened{Key: key, File: f, Edit: false, Releasing: true}, err
+	}
 	if sess != nil {
 		if sess.Closing {
+			if errors.Is(ferr, ErrSavePending) {
+				return Opened{}, ferr // says why
+			}
 			return Opened{}, ErrSavePending
 		}
 		return Opened{Key: sess.Key, File: f, Edit: true}, nil
@@ -214,23 +251,16 @@ func (m *Manager) Open(ctx context.Context, fileID string) (Opened, error) {
 	if n, err := m.pendingFor(fileID); err != nil {
 		return Opened{}, err
 	} else if n > 0 {
+		if errors.Is(ferr, ErrSavePending) {
+			return Opened{}, ferr // says why
+		}
 		return Opened{}, ErrSavePending
 	}
 	lock, err := m.o.Storage.GetLock(ctx, fileID)
 	if err != nil {
 		return Opened{}, err
 	}
-	key := docsapi.MakeKey(m.o.KeyPrefix, fileID, f.Version)
-	err = m.o.State.Update(func(tx state.Tx) error {
-		k, err := getKey(tx, key)
-		if err != nil {
-			return err
-		}
-		if k == nil || k.State != keySaved {
-			return putJSON(tx, bucketKeys, key, keyRec{FileID: fileID, Version: f.Version, Name: f.Name, State: keyIssued, Updated: m.now()})
-		}
-		return nil
-	})
+	key, err := m.issue(fileID, f)
 	if err != nil {
 		return Opened{}, err
 	}
@@ -245,6 +275,36 @@ func (m *Manager) SessionEnded(key string) (bool, error) {
 		return false, err
 	}
 	return k.State == keyEnded, nil
+}
+
+// issue hands out the key of f's version: recorded as issued, unless its session
+// ended with a save. A saved key is never handed out again: when the content is still
+// that version (the save went to a conflict copy or the recovery area), DS would serve
+// its own copy of the saved content under it, so the version gets a new key.
+func (m *Manager) issue(fileID string, f storage.File) (string, error) {
+	var key string
+	err := m.o.State.Update(func(tx state.Tx) error {
+		for n := 0; ; n++ {
+			v := f.Version
+			if n > 0 {
+				v = fmt.Sprintf("%s-%d", f.Version, n)
+			}
+			key = docsapi.MakeKey(m.o.KeyPrefix, fileID, v)
+			k, err := getKey(tx, key)
+			if err != nil {
+				return err
+			}
+			if k != nil && k.State == keySaved {
+				continue
+			}
+			rec := keyRec{FileID: fileID, Version: f.Version, Name: f.Name, State: keyIssued, Updated: m.now()}
+			if k != nil {
+				rec.Editors = k.Editors
+			}
+			return putJSON(tx, bucketKeys, key, rec)
+		}
+	})
+	return key, err
 }
 
 // FileOf returns the file a key was issued for.
@@ -290,6 +350,17 @@ func (m *Manager) Editing(ctx context.Context, key string, users []string) error
 		return err
 	}
 	now := m.now()
+	if sess != nil && sess.Release && sess.Key == key {
+		sess.Release = false // a session reopened under its key: the lock is still its own
+	}
+	if sess != nil && sess.Release {
+		if sess, err = m.retryRelease(ctx, k.FileID); err != nil {
+			return err
+		}
+		if sess != nil {
+			return fmt.Errorf("%w: %w", ErrLockedElsewhere, ErrReleasePending)
+		}
+	}
 	if sess != nil {
 		if sess.Key != key {
 			return ErrLockedElsewhere
@@ -309,7 +380,9 @@ func (m *Manager) Editing(ctx context.Context, key string, users []string) error
 	} else if n > 0 {
 		return fmt.Errorf("%w (a save of the file waits in the spool)", ErrKeyOutdated)
 	}
-	if _, err := m.o.Storage.Lock(ctx, k.FileID, LockID(key)); err != nil {
+	if _, err := m.asEditors(ctx, editorsOf(users, nil, k), func(c context.Context) error {
+		return m.lock(c, k.FileID, LockID(key))
+	}); err != nil {
 		var lc *storage.LockConflictError
 		if errors.As(err, &lc) {
 			return fmt.Errorf("%w: %v", ErrLockedElsewhere, err)
@@ -349,7 +422,7 @@ func (m *Manager) Ended(ctx context.Context, key string) error {
 			sess.Closing = true
 			return m.putSession(k.FileID, sess)
 		}
-		if err := m.release(ctx, k.FileID, sess); err != nil {
+		if err := m.finish(ctx, k.FileID, sess, nil); err != nil {
 			return err
 		}
 	}
@@ -363,7 +436,17 @@ func (m *Manager) release(ctx context.Context, fileID string, sess *sessionRec) 
 		if !errors.As(err, &lc) && !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}
-		// Already unlocked (lapsed) or taken by someone else: nothing of ours to release.
+		// Already unlocked (lapsed) or taken by someone else: nothing of ours to
+		// release, unless the refusal did not say whose lock it is and storage still
+		// shows ours (a 409 without X-WOPI-Lock from a host in trouble).
+		if lc != nil && lc.Current == sess.LockID {
+			return err
+		}
+		if lc != nil && lc.Current == "" {
+			if cur, gerr := m.o.Storage.GetLock(ctx, fileID); gerr != nil || cur == sess.LockID {
+				return err
+			}
+		}
 	}
 	return m.o.State.Update(func(tx state.Tx) error { return tx.Delete(bucketSessions, fileID) })
 }

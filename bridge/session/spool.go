@@ -34,19 +34,36 @@ type spoolRec struct {
 	Base   string `json:"base,omitempty"`
 	Unlock bool   `json:"unlock,omitempty"`
 	Landed bool   `json:"landed,omitempty"`
+
+	// Users a Docs API save may be written for (see editors.go).
+	Users []string `json:"users,omitempty"`
+	// Failures counts the replays that failed in a row; LastError is the last one's.
+	Failures  int    `json:"failures,omitempty"`
+	LastError string `json:"lastError,omitempty"`
+	// Recovered: storage took neither the save nor a conflict copy while it answered;
+	// the bytes stay here, in the recovery area, for an operator (wopibridge saves), and
+	// the file was released. Reason says why. Exported: the bytes were exported whole at
+	// least once, so the record may be dropped.
+	Recovered   bool      `json:"recovered,omitempty"`
+	RecoveredAt time.Time `json:"recoveredAt,omitempty"`
+	Reason      string    `json:"reason,omitempty"`
+	Exported    bool      `json:"exported,omitempty"`
 }
 
 func chunkKey(seq string, i int) string { return fmt.Sprintf("%s/%08d", seq, i) }
 
 // spoolSave keeps the bytes of a save in the state store because storage refused them
 // (cause). The session keeps its lock until the replay lands.
-func (m *Manager) spoolSave(ctx context.Context, key, fileID string, sess *sessionRec, fetch Fetcher, final bool, cause error) (Outcome, error) {
+func (m *Manager) spoolSave(ctx context.Context, key, fileID string, sess *sessionRec, fetch Fetcher, final bool, editors []string, cause error) (Outcome, error) {
 	body, err := fetch(ctx)
 	if err != nil {
 		return "", fmt.Errorf("%w: download: %v (storage: %v)", ErrNotSafe, err, cause)
 	}
 	defer body.Close()
-	rec := spoolRec{FileID: fileID, Key: key, LockID: sess.LockID, Final: final}
+	if errors.Is(cause, ErrNoEditor) {
+		m.emit(Event{Kind: EventNoEditor, FileID: fileID, Key: key, Err: cause})
+	}
+	rec := spoolRec{FileID: fileID, Key: key, LockID: sess.LockID, Final: final, Users: editors}
 	err = m.keep(rec, body, cause, func(tx state.Tx) error {
 		cur, err := getSession(tx, fileID)
 		if err != nil {
@@ -146,11 +163,13 @@ func (m *Manager) writeChunks(seq string, r io.Reader) (int, int64, error) {
 }
 
 // dropChunks deletes the chunks of seq, in batches.
-func (m *Manager) dropChunks(seq string) {
+func (m *Manager) dropChunks(seq string) { dropChunks(m.o.State, seq) }
+
+func dropChunks(st state.Store, seq string) {
 	prefix := seq + "/"
 	for {
 		var keys []string
-		m.o.State.View(func(tx state.Tx) error {
+		st.View(func(tx state.Tx) error {
 			return tx.ForEach(bucketSpoolData, func(k string, _ []byte) error {
 				if strings.HasPrefix(k, prefix) {
 					keys = append(keys, k)
@@ -164,7 +183,7 @@ func (m *Manager) dropChunks(seq string) {
 		if len(keys) == 0 {
 			return
 		}
-		if m.o.State.Update(func(tx state.Tx) error {
+		if st.Update(func(tx state.Tx) error {
 			for _, k := range keys {
 				if err := tx.Delete(bucketSpoolData, k); err != nil {
 					return err
@@ -219,6 +238,18 @@ func (m *Manager) pendingFor(fileID string) (int, error) {
 	return len(entries), err
 }
 
+// replayFailed notes a failed replay of a spooled save, then tries to resolve a save
+// that keeps failing (see resolve). nil means the save was resolved.
+func (m *Manager) replayFailed(ctx context.Context, e spoolEntry, cause error) error {
+	m.emit(Event{Kind: EventReplayFailed, FileID: e.rec.FileID, Key: e.rec.Key, Err: cause})
+	if errors.Is(cause, ErrNoEditor) {
+		m.emit(Event{Kind: EventNoEditor, FileID: e.rec.FileID, Key: e.rec.Key, Err: cause})
+	}
+	unlock := m.files.Lock(e.rec.FileID)
+	defer unlock()
+	return m.resolve(ctx, e.seq, cause)
+}
+
 // Replay tries to write every spooled save to storage, oldest first. A file whose save
 // still fails keeps its later saves waiting, so they land in order.
 func (m *Manager) Replay(ctx context.Context) error {
@@ -235,9 +266,10 @@ func (m *Manager) Replay(ctx context.Context) error {
 			continue
 		}
 		if err := m.replayOne(ctx, e.seq, e.rec); err != nil {
-			failed[e.rec.FileID] = true
-			errs = append(errs, err)
-			m.emit(Event{Kind: EventReplayFailed, FileID: e.rec.FileID, Key: e.rec.Key, Err: err})
+			if err = m.replayFailed(ctx, e, err); err != nil {
+				failed[e.rec.FileID] = true
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -277,33 +309,45 @@ func (m *Manager) replayOne(ctx context.Context, seq string, rec spoolRec) error
 		base = sess.Version
 	}
 	outcome := Saved
-	f, err := m.putFetched(ctx, rec.FileID, rec.LockID, open)
+	var f storage.File
+	put := func(c context.Context) error {
+		var err error
+		f, err = m.putFetched(c, rec.FileID, rec.LockID, open)
+		return err
+	}
+	wctx, err := m.asEditors(ctx, rec.Users, put)
 	var lc *storage.LockConflictError
 	switch {
 	case err == nil:
 	case errors.As(err, &lc) && lc.Current == "":
 		// The lock lapsed while storage was down: take it back if nobody wrote since.
-		cur, serr := m.o.Storage.Stat(ctx, rec.FileID)
+		cur, serr := m.o.Storage.Stat(wctx, rec.FileID)
 		if serr != nil {
 			return serr
 		}
 		if cur.Version != base {
-			err = m.copyFromSpool(ctx, rec, open)
+			err = m.copyFromSpool(wctx, rec, open)
 			outcome = ConflictCopy
 			break
 		}
-		if _, err = m.o.Storage.Lock(ctx, rec.FileID, rec.LockID); err != nil {
+		if err = m.lock(wctx, rec.FileID, rec.LockID); err != nil {
 			return err
 		}
-		f, err = m.putFetched(ctx, rec.FileID, rec.LockID, open)
+		err = put(wctx)
 	case errors.As(err, &lc), errors.Is(err, storage.ErrNotFound):
-		err = m.copyFromSpool(ctx, rec, open)
+		err = m.copyFromSpool(wctx, rec, open)
 		outcome = ConflictCopy
 	}
 	if err != nil {
 		return err
 	}
-	// The bytes are in storage: forget the spooled copy, then settle the session.
+	return m.settleDocs(wctx, seq, rec, outcome, f)
+}
+
+// settleDocs ends a replayed Docs API save whose bytes are in storage (outcome says
+// where): the spooled copy is forgotten, then the session settled, and ended (its lock
+// released) when this was the last of a closing session.
+func (m *Manager) settleDocs(ctx context.Context, seq string, rec spoolRec, outcome Outcome, f storage.File) error {
 	if err := m.forget(seq, rec, func(tx state.Tx) error {
 		cur, err := getSession(tx, rec.FileID)
 		if err != nil || cur == nil {
@@ -319,9 +363,9 @@ func (m *Manager) replayOne(ctx context.Context, seq string, rec spoolRec) error
 	}); err != nil {
 		return err
 	}
-	sess, err = m.session(rec.FileID)
+	sess, err := m.session(rec.FileID)
 	if err == nil && sess != nil && sess.Closing && sess.Pending == 0 {
-		if err := m.release(ctx, rec.FileID, sess); err != nil {
+		if err := m.finish(ctx, rec.FileID, sess, rec.Users); err != nil {
 			return err
 		}
 		return m.setKeyState(sess.Key, keyIssued, keyEnded)
@@ -393,10 +437,8 @@ func (m *Manager) copyFromSpool(ctx context.Context, rec spoolRec, open Fetcher)
 	if err != nil {
 		return err
 	}
-	body, _ := open(ctx)
-	defer body.Close()
-	cname := conflictName(name, m.now())
-	if _, err := m.o.Storage.Create(ctx, folder, cname, body, false, m.o.MaxFileSize); err != nil {
+	cname, err := m.createCopy(ctx, folder, name, open)
+	if err != nil {
 		return err
 	}
 	m.emit(Event{Kind: EventConflictCopy, FileID: rec.FileID, Key: rec.Key, Name: cname})
@@ -417,6 +459,7 @@ func (m *Manager) Run(ctx context.Context) {
 		if n, err := m.loadPending(); err == nil && n > 0 {
 			m.Replay(ctx)
 		}
+		m.RetryReleases(ctx)
 		m.RefreshLocks(ctx)
 		select {
 		case <-ctx.Done():
@@ -427,21 +470,22 @@ func (m *Manager) Run(ctx context.Context) {
 }
 
 // RefreshLocks refreshes the lock of every session that has not been refreshed for
-// RefreshEvery and had a callback within IdleLimit.
+// RefreshEvery and had a callback within IdleLimit, acting for its editors. A finished
+// session whose lock waits for its release is not refreshed.
 func (m *Manager) RefreshLocks(ctx context.Context) {
 	now := m.now()
 	due := map[string]sessionRec{}
 	m.o.State.View(func(tx state.Tx) error {
 		return tx.ForEach(bucketSessions, func(k string, v []byte) error {
 			var s sessionRec
-			if json.Unmarshal(v, &s) == nil && now.Sub(s.Refreshed) >= m.o.RefreshEvery && now.Sub(s.Active) < m.o.IdleLimit {
+			if json.Unmarshal(v, &s) == nil && !s.Release && now.Sub(s.Refreshed) >= m.o.RefreshEvery && now.Sub(s.Active) < m.o.IdleLimit {
 				due[k] = s
 			}
 			return nil
 		})
 	})
 	for fileID, s := range due {
-		if _, err := m.o.Storage.RefreshLock(ctx, fileID, s.LockID); err != nil {
+		if _, err := m.o.Storage.RefreshLock(m.asEditor(ctx, m.sessionEditors(&s)), fileID, s.LockID); err != nil {
 			m.emit(Event{Kind: EventLockRefresh, FileID: fileID, Key: s.Key, Err: err})
 			continue
 		}

@@ -75,8 +75,9 @@ func (m *Manager) Flush(ctx context.Context, fileID string) error {
 	}
 	for _, e := range entries {
 		if err := m.replayOne(ctx, e.seq, e.rec); err != nil {
-			m.emit(Event{Kind: EventReplayFailed, FileID: e.rec.FileID, Key: e.rec.Key, Err: err})
-			return fmt.Errorf("%w: %w", ErrSavePending, err)
+			if err = m.replayFailed(ctx, e, err); err != nil {
+				return fmt.Errorf("%w: %w", ErrSavePending, err)
+			}
 		}
 	}
 	return nil
@@ -87,7 +88,8 @@ type spoolEntry struct {
 	rec spoolRec
 }
 
-// spooled lists the spool, oldest first: every save, or those of fileID.
+// spooled lists the saves waiting in the spool, oldest first: every one, or those of
+// fileID. Recovered saves no longer wait.
 func (m *Manager) spooled(fileID string) ([]spoolEntry, error) {
 	var entries []spoolEntry
 	err := m.o.State.View(func(tx state.Tx) error {
@@ -96,7 +98,7 @@ func (m *Manager) spooled(fileID string) ([]spoolEntry, error) {
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return err
 			}
-			if fileID == "" || rec.FileID == fileID {
+			if !rec.Recovered && (fileID == "" || rec.FileID == fileID) {
 				entries = append(entries, spoolEntry{k, rec})
 			}
 			return nil
@@ -105,8 +107,9 @@ func (m *Manager) spooled(fileID string) ([]spoolEntry, error) {
 	return entries, err
 }
 
-// replayPut writes a spooled PutFile with DS's lock, as the user who saved (or, once
-// their upstream token has expired, with any token the storage still holds).
+// replayPut writes a spooled PutFile with DS's lock, as the user who saved, never with
+// another user's credential: when storage refuses theirs, the save waits for them
+// (ErrNoEditor).
 func (m *Manager) replayPut(ctx context.Context, seq string, rec spoolRec) (storage.File, Outcome, error) {
 	open := func(context.Context) (io.ReadCloser, error) {
 		return io.NopCloser(&chunkReader{st: m.o.State, seq: seq, chunks: rec.Chunks}), nil
@@ -114,12 +117,12 @@ func (m *Manager) replayPut(ctx context.Context, seq string, rec spoolRec) (stor
 	if rec.Landed {
 		return storage.File{}, Saved, nil // only the unlock was left
 	}
-	uctx := storage.WithUser(ctx, rec.User)
-	f, err := m.putFetched(uctx, rec.FileID, rec.LockID, open)
-	if errors.Is(err, storage.ErrUnauthorized) && rec.User != "" {
-		uctx = storage.WithUser(ctx, "")
-		f, err = m.putFetched(uctx, rec.FileID, rec.LockID, open)
-	}
+	var f storage.File
+	uctx, err := m.asEditors(ctx, users(rec.User), func(c context.Context) error {
+		var err error
+		f, err = m.putFetched(c, rec.FileID, rec.LockID, open)
+		return err
+	})
 	var lc *storage.LockConflictError
 	switch {
 	case err == nil:
@@ -135,7 +138,7 @@ func (m *Manager) replayPut(ctx context.Context, seq string, rec spoolRec) (stor
 		if rec.LockID == "" || rec.Base == "" || cur.Version != rec.Base {
 			return storage.File{}, ConflictCopy, m.copyFromSpool(uctx, rec, open)
 		}
-		if _, err := m.o.Storage.Lock(uctx, rec.FileID, rec.LockID); err != nil {
+		if err := m.lock(uctx, rec.FileID, rec.LockID); err != nil {
 			return storage.File{}, "", err
 		}
 		// The lock stays taken unless DS asked for its release: its session may go on.
@@ -151,17 +154,16 @@ func (m *Manager) replayPut(ctx context.Context, seq string, rec spoolRec) (stor
 }
 
 // settlePut ends a replayed PutFile: its bytes are in storage (or in a copy); DS's lock
-// is released when asked (as the user who saved, or with any token once theirs has
-// expired). A lock that is gone, or no longer DS's, needs no release. A failed release
+// is released when asked (as the user who saved). A lock that is gone, or no longer DS's, needs no release. A failed release
 // keeps the record, marked landed, so that only the release is tried again.
 func (m *Manager) settlePut(ctx context.Context, seq string, rec spoolRec, outcome Outcome) error {
 	if !rec.Unlock || outcome != Saved {
 		return nil
 	}
-	_, err := m.o.Storage.Unlock(storage.WithUser(ctx, rec.User), rec.FileID, rec.LockID)
-	if errors.Is(err, storage.ErrUnauthorized) && rec.User != "" {
-		_, err = m.o.Storage.Unlock(storage.WithUser(ctx, ""), rec.FileID, rec.LockID)
-	}
+	_, err := m.asEditors(ctx, users(rec.User), func(c context.Context) error {
+		_, err := m.o.Storage.Unlock(c, rec.FileID, rec.LockID)
+		return err
+	})
 	var lc *storage.LockConflictError
 	if err == nil || errors.As(err, &lc) || errors.Is(err, storage.ErrNotFound) {
 		return nil
@@ -171,4 +173,12 @@ func (m *Manager) settlePut(ctx context.Context, seq string, rec spoolRec, outco
 		return perr
 	}
 	return err
+}
+
+// users is the one user of a WOPI save, none when unknown.
+func users(user string) []string {
+	if user == "" {
+		return nil
+	}
+	return []string{user}
 }

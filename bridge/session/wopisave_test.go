@@ -220,23 +220,48 @@ func TestUnlockWhenSaved(t *testing.T) {
 	}
 }
 
-// The user's upstream token may have expired while storage was down: the write goes
-// with any token storage holds.
+// The user's upstream token may have expired while storage was down: the write never
+// goes with another user's credential; the save waits for the user, and says so.
 func TestSpooledPutWithoutTheUsersToken(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	base := e.wopiSession()
 	e.spoolPut("final", base, true)
 	e.store.refuseUser.Store("alice")
+	for range 5 { // more than ResolveAfter: a missing credential is never resolved away
+		if err := e.m.Flush(ctx, e.fileID); !errors.Is(err, ErrSavePending) || !errors.Is(err, ErrNoEditor) {
+			t.Fatalf("flush without alice's credential: %v", err)
+		}
+	}
+	if got := string(e.content(e.fileID)); got != "v1" || e.lock() != dsLock || !e.m.Waiting(e.fileID) {
+		t.Fatalf("content %q, lock %q, waiting %v", got, e.lock(), e.m.Waiting(e.fileID))
+	}
+	if u := e.store.lastUser.Load(); u != "alice" {
+		t.Errorf("the last write acted for %q, want alice", u)
+	}
+	if n := e.count(EventNoEditor); n != 5 {
+		t.Errorf("%d no_editor events, want 5", n)
+	}
+	e.store.refuseUser.Store("")
 	if err := e.m.Flush(ctx, e.fileID); err != nil {
 		t.Fatal(err)
 	}
 	if got := string(e.content(e.fileID)); got != "final" || e.lock() != "" || e.m.Waiting(e.fileID) {
-		t.Fatalf("content %q, lock %q, waiting %v", got, e.lock(), e.m.Waiting(e.fileID))
+		t.Fatalf("once alice is back: content %q, lock %q, waiting %v", got, e.lock(), e.m.Waiting(e.fileID))
 	}
-	if u := e.store.lastUser.Load(); u != "" {
-		t.Errorf("the last write acted for %q, want no user (any token)", u)
+}
+
+// count is the number of events of kind so far.
+func (e *env) count(kind EventKind) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, ev := range e.events {
+		if ev.Kind == kind {
+			n++
+		}
 	}
+	return n
 }
 
 // idOf is the id of the file named name in the root.

@@ -3,6 +3,7 @@
 //	wopibridge [serve] [flags]   run the server (the default)
 //	wopibridge check [flags]     test the configuration against ONLYOFFICE Docs
 //	wopibridge healthcheck       exit 0 if the local server answers /healthz
+//	wopibridge saves ...         list, export, retry, drop saves waiting for storage
 //	wopibridge version           print the version
 package main
 
@@ -40,6 +41,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return check(ctx, args, getenv, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, args, getenv, stdout, stderr)
+	case "saves":
+		return saves(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "wopibridge", versionString())
 		return 0
@@ -62,6 +65,9 @@ func usage(w io.Writer) {
                                skipped, not failed ("wopibridge check --help" says more)
   wopibridge healthcheck       exit 0 if the server on WOPIBRIDGE_LISTEN answers /healthz
                                (for container HEALTHCHECKs)
+  wopibridge saves list|export|retry|drop ...
+                               the saves that wait for storage or were kept in the
+                               recovery area ("wopibridge saves help" says more)
   wopibridge version           print the version
 Settings come from defaults, then a JSON file (WOPIBRIDGE_CONFIG or --config), then
 WOPIBRIDGE_* environment variables, then flags; "wopibridge serve --help" lists the flags.

@@ -92,6 +92,15 @@ func runServer(ctx context.Context, cfg *config.Config, log *logrus.Logger, stdo
 		public = &url.URL{Scheme: "http", Host: ln.Addr().String()}
 	}
 
+	// "wopibridge saves" reaches a running server through its admin routes: the state
+	// file is open here, and bolt has one writer.
+	adminToken, removeAdmin, err := writeAdminFile(cfg, ln.Addr())
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer removeAdmin()
+
 	srv, err := bridge.New(bridge.Options{
 		PublicURL:    public,
 		Storage:      backend,
@@ -108,8 +117,9 @@ func runServer(ctx context.Context, cfg *config.Config, log *logrus.Logger, stdo
 			JWTOutboxSecret: []byte(cfg.Docs.JWTOutboxSecret),
 			JWTHeader:       cfg.Docs.JWTHeader,
 		},
-		Proof:    cfg.Proof,
-		IPFilter: cfg.IPFilter,
+		Proof:      cfg.Proof,
+		IPFilter:   cfg.IPFilter,
+		AdminToken: adminToken,
 	})
 	if err != nil {
 		ln.Close()

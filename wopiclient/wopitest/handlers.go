@@ -121,6 +121,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		rec.Status = http.StatusInternalServerError
 		return
 	}
+	if s.chaosFault(w, r, name, &rec) {
+		return
+	}
 	rec.Status = s.handle(w, r, name, id, &rec)
 }
 
@@ -177,6 +180,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, name Op, id stri
 			return s.reply(w, http.StatusNotImplemented, "the user cannot write relative files")
 		}
 		return s.reply(w, http.StatusUnauthorized, "the access token is read-only")
+	}
+	if st, reason := s.refusal(name, r, f); st != 0 {
+		return s.reply(w, st, reason)
 	}
 	if o.body && s.maxSize > 0 && int64(len(body)) > s.maxSize {
 		return s.reply(w, http.StatusRequestEntityTooLarge, "the file is too large")

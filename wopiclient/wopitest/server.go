@@ -93,7 +93,8 @@ type Server struct {
 	failures map[Op]*failure
 	down     bool
 	delay    time.Duration
-	cut      int // GetFile replies to cut short
+	cut      int    // GetFile replies to cut short
+	faults   faults // see faults.go
 }
 
 type file struct {

@@ -95,7 +95,11 @@ func (b *Backend) load(id string) (*record, error) {
 }
 
 // handle finds file id and the upstream token to use: the context user's, or the most
-// recently registered unexpired one when the context names no user.
+// recently registered unexpired one when the context names no user. Only reads come
+// without a user (ONLYOFFICE Docs fetching document.url, which names nobody): every
+// write the bridge makes names the user it acts for (the WOPI face the token's user,
+// Docs API saves, spooled saves and lock calls an editor of their session, FileUrl the
+// user it was made for), so a write is never made with another user's token.
 func (b *Backend) handle(ctx context.Context, id string) (handle, error) {
 	rec, err := b.cached(id)
 	if err != nil {

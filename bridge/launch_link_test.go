@@ -1,0 +1,72 @@
+package bridge
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// L7: a launch token for an upstream holds the upstream's access token; pages never
+// carry it: the first hit exchanges it for a bridge link, and the pages' own links
+// (compare, its back and swap links, the editors) carry that link.
+func TestUpstreamLaunchTokenExchangedForLink(t *testing.T) {
+	e := newUpstreamEnv(t)
+	f := e.addFile("a.docx", "A", "alice", true)
+	launch := e.launchFor("alice", f, nil)
+	_, s := e.session(launch, "")
+	tok, _ := e.srv.tokens.verify(s.AccessToken)
+	id := tok.File
+
+	follow := func(target string) (string, string) {
+		t.Helper()
+		w := e.do(http.MethodGet, target, nil)
+		if w.Code != http.StatusSeeOther {
+			t.Fatalf("GET %s: %d, want a redirect without the launch token", strings.Split(target, "?")[0], w.Code)
+		}
+		loc := w.Header().Get("Location")
+		u, _ := url.Parse(loc)
+		if u.Query().Has("launch") || u.Query().Get("link") == "" || strings.Contains(loc, f.token) {
+			t.Fatalf("redirected to %q", loc)
+		}
+		w = e.do(http.MethodGet, loc, nil)
+		wantStatus(t, w, http.StatusOK)
+		if strings.Contains(w.Body.String(), launch) || strings.Contains(w.Body.String(), f.token) {
+			t.Fatalf("the page %s carries the launch token or the upstream token", u.Path)
+		}
+		return loc, w.Body.String()
+	}
+	loc, _ := follow("/open/" + id + "?style=wopi&launch=" + url.QueryEscape(launch))
+	if u, _ := url.Parse(loc); u.Path != "/open/"+id || u.Query().Get("style") != "wopi" {
+		t.Errorf("open redirected to %q", loc)
+	}
+	_, page := follow("/compare/" + id + "?first=wopi&launch=" + url.QueryEscape(launch))
+	var back, swap string
+	for _, a := range tags(page, "a") {
+		switch {
+		case a.attrs["class"] == "swap":
+			swap = a.attrs["href"]
+		case strings.Contains(a.attrs["href"], testPublic+"/?") || a.attrs["href"] == testPublic+"/":
+			back = a.attrs["href"]
+		}
+	}
+	for what, href := range map[string]string{"back": back, "swap": swap} {
+		u, err := url.Parse(href)
+		if err != nil || href == "" || u.Query().Has("launch") || u.Query().Get("link") == "" {
+			t.Fatalf("%s link %q: want a bridge link", what, href)
+		}
+		w := e.do(http.MethodGet, strings.TrimPrefix(href, testPublic), nil)
+		wantStatus(t, w, http.StatusOK)
+		if strings.Contains(w.Body.String(), launch) {
+			t.Errorf("the %s page carries the launch token", what)
+		}
+	}
+	if u, _ := url.Parse(swap); u.Query().Get("first") != "docs" {
+		t.Errorf("swap link %q", swap)
+	}
+
+	// The launch token's file is the only one it opens.
+	other := e.addFile("b.docx", "B", "alice", true)
+	w := e.do(http.MethodGet, "/compare/"+id+"x?launch="+url.QueryEscape(e.launchFor("alice", other, nil)), nil)
+	wantStatus(t, w, http.StatusForbidden)
+}
