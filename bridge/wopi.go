@@ -112,8 +112,12 @@ func (s *Server) authorizeFile(_ context.Context, t accessToken, id string) erro
 	return nil
 }
 
-// authorizeFolder accepts any token of the tree the folder belongs to.
+// authorizeFolder accepts any token of the tree the folder belongs to; a file-scoped
+// token belongs to no tree.
 func (s *Server) authorizeFolder(ctx context.Context, t accessToken, id string) error {
+	if t.fileScoped() {
+		return errFileScope
+	}
 	ok, err := s.inTree(ctx, t.Tree, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		// An unknown folder is outside every tree; 401 says no more than 404 would.

@@ -52,7 +52,7 @@ func (s *Server) checkFileInfo(w http.ResponseWriter, r *http.Request, c *wopiCa
 	}
 	edit := c.tok.canWrite() && access.Write
 	relative := c.tok.canWrite() && access.Create
-	containers := s.containers()
+	containers := s.containers() && !c.tok.fileScoped()
 	cfi := wopiclient.CheckFileInfo{
 		BaseFileName:      f.Name,
 		OwnerID:           brandName,
