@@ -28,6 +28,9 @@ type DocsOptions struct {
 	HTTP      *http.Client // outbound calls to DS; nil: a client with timeouts
 	// SaveRetryEvery is the pause between replays of saves that storage refused.
 	SaveRetryEvery time.Duration
+	// ResultIdle abandons a saved document's download that sends no byte for this long
+	// (DS retries the callback); 0: a minute.
+	ResultIdle time.Duration
 }
 
 // errNoDocs: an operation that needs a Document Server, none configured.
@@ -40,9 +43,11 @@ type docsFace struct {
 	secret    []byte
 	header    string
 	http      *http.Client
-	urls      *docsURLSigner
-	sessions  *session.Manager
-	command   *docsapi.CommandClient
+	// resultIdle bounds the pauses of a saved document's download.
+	resultIdle time.Duration
+	urls       *docsURLSigner
+	sessions   *session.Manager
+	command    *docsapi.CommandClient
 }
 
 func newDocsFace(o DocsOptions, secret []byte, now func() time.Time) *docsFace {
@@ -55,9 +60,10 @@ func newDocsFace(o DocsOptions, secret []byte, now func() time.Time) *docsFace {
 		d.header = "Authorization"
 	}
 	if d.http == nil {
-		d.http = &http.Client{Timeout: 10 * time.Minute, Transport: &http.Transport{
-			Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second,
-			ResponseHeaderTimeout: 2 * time.Minute}}
+		d.http = newDocsHTTP()
+	}
+	if d.resultIdle = o.ResultIdle; d.resultIdle <= 0 {
+		d.resultIdle = defaultResultIdle
 	}
 	if d.url != nil {
 		d.command = &docsapi.CommandClient{BaseURL: d.url, Secret: d.secret, Header: d.header, HTTP: d.http, Now: now}
