@@ -209,7 +209,9 @@ func TestSlowResultDoesNotHoldUpCallbacks(t *testing.T) {
 	wantCallback(t, e.callback(cb, jwt.MapClaims{"key": key, "status": 1, "users": []string{"u-1"}}), 200, `{"error":0}`)
 
 	saved := make(chan *httptest.ResponseRecorder, 1)
-	go func() { saved <- e.callback(cb, jwt.MapClaims{"key": key, "status": 6, "url": e.ds.URL + "/cache/files/slow"}) }()
+	go func() {
+		saved <- e.callback(cb, jwt.MapClaims{"key": key, "status": 6, "url": e.ds.URL + "/cache/files/slow"})
+	}()
 	await(t, started, "the download did not start")
 
 	editing := make(chan *httptest.ResponseRecorder, 1)
@@ -239,7 +241,9 @@ func TestResultIdleTimeout(t *testing.T) {
 	key, cb := e.open()
 	wantCallback(t, e.callback(cb, jwt.MapClaims{"key": key, "status": 1, "users": []string{"u-1"}}), 200, `{"error":0}`)
 	done := make(chan *httptest.ResponseRecorder, 1)
-	go func() { done <- e.callback(cb, jwt.MapClaims{"key": key, "status": 2, "url": e.ds.URL + "/cache/files/stalled"}) }()
+	go func() {
+		done <- e.callback(cb, jwt.MapClaims{"key": key, "status": 2, "url": e.ds.URL + "/cache/files/stalled"})
+	}()
 	wantCallback(t, await(t, done, "the stalled save"), http.StatusServiceUnavailable, `{"error":1}`)
 	if got := e.content(e.file.ID); got != "hello" {
 		t.Fatalf("document = %q", got)
