@@ -184,11 +184,19 @@ func (s *Server) wopiError(w http.ResponseWriter, r *http.Request, err error) {
 		setHeader(h, wopiclient.HeaderLockFailureReason, lockFailureReason(conflict))
 	}
 	var ne *nameError
-	if errors.As(err, &ne) {
+	switch {
+	case errors.As(err, &ne):
 		if ne.folder {
 			setHeader(h, wopiclient.HeaderInvalidContainerNameError, ne.reason)
 		} else {
 			setHeader(h, wopiclient.HeaderInvalidFileNameError, ne.reason)
+		}
+	case errors.Is(err, storage.ErrInvalidName):
+		// The storage refused a name the bridge's checks let through.
+		if op := info(r.Context()).op; op == "CreateChildContainer" || op == "RenameContainer" {
+			setHeader(h, wopiclient.HeaderInvalidContainerNameError, refusedNameMessage)
+		} else {
+			setHeader(h, wopiclient.HeaderInvalidFileNameError, refusedNameMessage)
 		}
 	}
 	var nt *nameTakenError
