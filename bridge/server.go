@@ -50,6 +50,8 @@ type Options struct {
 	// IPFilter restricts the WOPI and DS-facing routes (/wopi/..., /docs/...) by the
 	// TCP peer's address; empty allows all.
 	IPFilter config.IPFilter
+	// Guard: page policy, operator routes, slow bodies (guard.go).
+	Guard GuardOptions
 }
 
 // DefaultTokenTTL is the access token lifetime when Options.TokenTTL is zero.
@@ -88,6 +90,7 @@ type Server struct {
 	links     *linkCodec
 	ipFilter  config.IPFilter
 	metrics   *metrics
+	guard     guard
 	stop      func() // ends the background work
 
 	handler http.Handler
@@ -157,6 +160,7 @@ func New(o Options) (*Server, error) {
 	s.docs = newDocsFace(o.Docs, secret, s.now)
 	s.links = newLinkCodec(secret, s.now)
 	s.ipFilter = o.IPFilter
+	s.guard = newGuard(o.Guard, o.PublicURL)
 	s.metrics = newMetrics()
 	if err := s.setupDiscovery(o); err != nil {
 		return nil, err

@@ -109,6 +109,10 @@ func runServer(ctx context.Context, cfg *config.Config, log *logrus.Logger, stdo
 		},
 		Proof:    cfg.Proof,
 		IPFilter: cfg.IPFilter,
+		Guard: bridge.GuardOptions{
+			FrameAncestors: cfg.FrameAncestors,
+			SeparateAdmin:  cfg.AdminListen != "",
+		},
 	})
 	if err != nil {
 		ln.Close()
@@ -116,26 +120,47 @@ func runServer(ctx context.Context, cfg *config.Config, log *logrus.Logger, stdo
 	}
 	defer srv.Close()
 
+	// Bodies are held to a minimum rate by the bridge itself (slow clients are cut off
+	// after the headers); headers must come within 10 s; connections are capped.
 	hs := &http.Server{
 		Handler:           srv,
-		ReadHeaderTimeout: 30 * time.Second,
+		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          nil,
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	errc := make(chan error, 2)
+	go func() { errc <- hs.Serve(newLimitListener(ln, cfg.MaxConnections)) }()
+	var admin *http.Server
+	if cfg.AdminListen != "" {
+		aln, err := net.Listen("tcp", cfg.AdminListen)
+		if err != nil {
+			hs.Close()
+			return fmt.Errorf("listen on %s (WOPIBRIDGE_ADMIN_LISTEN): %w", cfg.AdminListen, err)
+		}
+		admin = &http.Server{Handler: srv.AdminHandler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		go func() { errc <- admin.Serve(newLimitListener(aln, 64)) }()
+		log.WithField("admin_listen", aln.Addr().String()).Info("operator routes (/metrics, /readyz, /healthz) on their own address")
+		fmt.Fprintf(stdout, "wopibridge operator routes on http://%s\n", aln.Addr())
+	}
 	log.WithFields(logrus.Fields{"listen": ln.Addr().String(), "public_url": public.String(),
 		"storage": string(cfg.Storage.Kind), "demo": cfg.DemoMode()}).Info("wopibridge listening")
 	fmt.Fprintf(stdout, "wopibridge %s listening on http://%s (public URL %s)\n", versionString(), ln.Addr(), public)
 
 	select {
 	case err := <-errc:
+		if admin != nil {
+			admin.Close()
+		}
+		hs.Close()
 		return err
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	if admin != nil {
+		defer admin.Close()
+	}
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}
