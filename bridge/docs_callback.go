@@ -44,7 +44,10 @@ func (s *Server) handleCallback(r *http.Request) (int, error) {
 	}
 	ri.fileID = fileID
 	cb, err := docsapi.ParseCallback(r.Body, r.Header.Get(s.docs.header), s.docs.secret, docsapi.DefaultMaxCallbackBytes)
-	if err != nil {
+	switch {
+	case errors.Is(err, docsapi.ErrCallbackTooLarge):
+		return 1, userErr(errBadRequest, "callback refused: its body is larger than %d bytes, far more than DS sends; something other than DS is posting to the callback URL", docsapi.DefaultMaxCallbackBytes)
+	case err != nil:
 		return 1, userErr(errUnauthenticated, "callback refused: %v; check that WOPIBRIDGE_DOCS_JWT_SECRET and WOPIBRIDGE_DOCS_JWT_HEADER match DS's JWT settings", err)
 	}
 	ri.op = "Callback" + cb.Status.String()
@@ -83,6 +86,11 @@ func (s *Server) handleCallback(r *http.Request) (int, error) {
 		if err := s.docs.sessions.Ended(ctx, cb.Key); err != nil {
 			return 1, err
 		}
+	default:
+		// Acknowledged so that DS does not retry it, but worth a look: a newer DS, or
+		// something other than DS.
+		s.log.WithFields(logrus.Fields{"face": faceDocs, "file_id": fileID, "key": cb.Key, "status": int(cb.Status)}).
+			Warnf("ONLYOFFICE Docs sent callback status %d, which this bridge does not know; it was acknowledged and ignored", int(cb.Status))
 	}
 	return 0, nil
 }

@@ -93,3 +93,21 @@ func TestConfigTokenExpires(t *testing.T) {
 		t.Errorf("iat %d exp %d; now %d, access tokens expire at %d", *times.Iat, *times.Exp, now.Unix(), now.Add(e.srv.ttl).Unix())
 	}
 }
+
+// TestCallbackOddities: an unknown status is acknowledged and logged as a warning; an
+// oversize body is reported as too large, not as a JWT mismatch.
+func TestCallbackOddities(t *testing.T) {
+	e := newResultEnv(t, "")
+	key, cb := e.open()
+	wantCallback(t, e.callback(cb, jwt.MapClaims{"key": key, "status": 8}), http.StatusOK, `{"error":0}`)
+	if !strings.Contains(e.logs.String(), `level=warning msg="ONLYOFFICE Docs sent callback status 8, which this bridge does not know`) {
+		t.Errorf("no warning for status 8:\n%s", e.logs.String())
+	}
+	big := `{"token":"` + strings.Repeat("a", docsapi.DefaultMaxCallbackBytes+1) + `"}`
+	w := e.do(http.MethodPost, cb, strings.NewReader(big))
+	wantCallback(t, w, http.StatusOK, `{"error":1}`)
+	logs := e.logs.String()
+	if !strings.Contains(logs, "callback refused: its body is larger than") {
+		t.Errorf("oversize body not reported as such:\n%s", logs[max(0, len(logs)-2000):])
+	}
+}
