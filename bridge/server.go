@@ -91,7 +91,8 @@ type Server struct {
 	ipFilter  config.IPFilter
 	metrics   *metrics
 	guard     guard
-	stop      func() // ends the background work
+	replays   *proofReplays // proofs accepted lately
+	stop      func()        // ends the background work
 
 	handler http.Handler
 }
@@ -161,6 +162,7 @@ func New(o Options) (*Server, error) {
 	s.links = newLinkCodec(secret, s.now)
 	s.ipFilter = o.IPFilter
 	s.guard = newGuard(o.Guard, o.PublicURL)
+	s.replays = newProofReplays(o.State, s.now)
 	s.metrics = newMetrics()
 	if err := s.setupDiscovery(o); err != nil {
 		return nil, err
