@@ -161,3 +161,31 @@ func TestFileScopedTokenDerived(t *testing.T) {
 	wantStatus(t, e.follow(u, ""), http.StatusOK)
 	wantStatus(t, e.follow(u, "/ancestry"), http.StatusUnauthorized)
 }
+
+// TestUpstreamTokenFileScoped: every launch on an upstream WOPI host gets a token for
+// its file only: no ecosystem root, and PutRelativeFile does not overwrite another
+// upstream file with it.
+func TestUpstreamTokenFileScoped(t *testing.T) {
+	e := newUpstreamEnv(t)
+	f := e.addFile("memo.docx", "M", "alice", true)
+	other := e.addFile("salaries.docx", "secret", "alice", true)
+	_, s := e.session(e.launchFor("alice", f, nil), "")
+	tok, err := e.srv.tokens.verify(s.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Tree != "" {
+		t.Fatalf("upstream token reaches the tree %q", tok.Tree)
+	}
+	wantStatus(t, e.wopi(http.MethodGet, "/wopi/ecosystem/root_container_pointer", s.AccessToken, nil), http.StatusUnauthorized)
+	w := e.wopi(http.MethodPost, e.filePath(tok.File), s.AccessToken, strings.NewReader("planted"),
+		wopiclient.HeaderOverride, "PUT_RELATIVE",
+		wopiclient.HeaderRelativeTarget, "salaries.docx",
+		wopiclient.HeaderOverwriteRelativeTarget, "true")
+	if w.Code == http.StatusOK {
+		t.Fatalf("PutRelativeFile overwrote a sibling: %s", w.Body.String())
+	}
+	if got := string(e.up.Content(other.id)); got != "secret" {
+		t.Fatalf("salaries.docx = %q", got)
+	}
+}
