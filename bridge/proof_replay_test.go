@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wopibridge/wopibridge/bridge/state"
+	"github.com/wopibridge/wopibridge/bridge/state/redistest"
 	"github.com/wopibridge/wopibridge/config"
 	"github.com/wopibridge/wopibridge/wopiclient"
 )
@@ -106,5 +107,31 @@ func TestProofMemorySwept(t *testing.T) {
 	}
 	if n := count(); n != 1 {
 		t.Errorf("%d records after the sweep, want 1", n)
+	}
+}
+
+// TestProofReplayAcrossRedisReplicas: two replicas on one Redis state refuse each
+// other's proofs.
+func TestProofReplayAcrossRedisReplicas(t *testing.T) {
+	srv := redistest.Start(t)
+	open := func() state.Store {
+		st, err := state.OpenRedis(srv.URL(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	clock := &testClock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
+	a, b := newProofReplays(open(), clock.Now), newProofReplays(open(), clock.Now)
+	r := httptest.NewRequest(http.MethodGet, testPublic+"/wopi/files/x/contents", nil)
+	r.Header.Set(wopiclient.HeaderProof, "captured-proof")
+	r.Header.Set(wopiclient.HeaderTimeStamp, "639000000000000000")
+	if err := a.check(r); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(5 * time.Second)
+	if err := b.check(r); !errors.Is(err, errProof) {
+		t.Fatalf("the other replica accepted a proof seen %v ago: %v", 5*time.Second, err)
 	}
 }
