@@ -148,6 +148,11 @@ func (s *Server) newWOPILaunch(f storage.File, edit bool, u launchUser, page boo
 		exp = u.Until
 	}
 	t := accessToken{User: u.Sub, Name: u.Name, Mode: mode, File: f.ID, Tree: f.FolderID, Exp: exp, Page: page}
+	if u.File != "" || !s.containers() {
+		// A launch limited to one file (and every upstream file) reaches that file only:
+		// no tree, so no folder, ecosystem or ancestry route accepts the token.
+		t.Tree = ""
+	}
 	return &wopiLaunch{file: f, wopiSrc: s.wopiSrc(f.ID), token: s.tokens.sign(t), tokenTTL: exp, user: u}
 }
 

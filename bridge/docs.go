@@ -31,6 +31,9 @@ type DocsOptions struct {
 	// JWTOutboxSecret is the secret DS signs callbacks and downloads with (its
 	// outbox secret); empty: JWTSecret.
 	JWTOutboxSecret []byte
+	// ResultIdle abandons a saved document's download that sends no byte for this long
+	// (DS retries the callback); 0: a minute.
+	ResultIdle time.Duration
 }
 
 // errNoDocs: an operation that needs a Document Server, none configured.
@@ -44,9 +47,11 @@ type docsFace struct {
 	outbox    []byte // verifies callbacks and downloads (DS's outbox secret)
 	header    string
 	http      *http.Client
-	urls      *docsURLSigner
-	sessions  *session.Manager
-	command   *docsapi.CommandClient
+	// resultIdle bounds the pauses of a saved document's download.
+	resultIdle time.Duration
+	urls       *docsURLSigner
+	sessions   *session.Manager
+	command    *docsapi.CommandClient
 }
 
 func newDocsFace(o DocsOptions, secret []byte, now func() time.Time) *docsFace {
@@ -63,9 +68,10 @@ func newDocsFace(o DocsOptions, secret []byte, now func() time.Time) *docsFace {
 		d.header = "Authorization"
 	}
 	if d.http == nil {
-		d.http = &http.Client{Timeout: 10 * time.Minute, Transport: &http.Transport{
-			Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second,
-			ResponseHeaderTimeout: 2 * time.Minute}}
+		d.http = newDocsHTTP()
+	}
+	if d.resultIdle = o.ResultIdle; d.resultIdle <= 0 {
+		d.resultIdle = defaultResultIdle
 	}
 	if d.url != nil {
 		d.command = &docsapi.CommandClient{BaseURL: d.url, Secret: d.secret, Header: d.header, HTTP: d.http, Now: now}

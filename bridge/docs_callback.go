@@ -106,7 +106,10 @@ func (s *Server) handleCallback(r *http.Request) (*docsapi.Callback, int, error)
 	}
 	ri.fileID = fileID
 	cb, err := docsapi.ParseCallback(r.Body, r.Header.Get(s.docs.header), s.docs.outbox, docsapi.DefaultMaxCallbackBytes)
-	if err != nil {
+	switch {
+	case errors.Is(err, docsapi.ErrCallbackTooLarge):
+		return nil, 1, userErr(errBadRequest, "callback refused: its body is larger than %d bytes, far more than DS sends; something other than DS is posting to the callback URL", docsapi.DefaultMaxCallbackBytes)
+	case err != nil:
 		return nil, 1, userErr(errUnauthenticated, "callback refused: %v; %s", err, outboxHint)
 	}
 	ri.op = callbackOp(cb.Status)
@@ -159,6 +162,11 @@ func (s *Server) handleCallback(r *http.Request) (*docsapi.Callback, int, error)
 		if err := s.docs.sessions.Ended(ctx, cb.Key); err != nil {
 			return cb, 1, err
 		}
+	default:
+		// Acknowledged so that DS does not retry it, but worth a look: a newer DS, or
+		// something other than DS.
+		s.log.WithFields(logrus.Fields{"face": faceDocs, "file_id": fileID, "key": cb.Key, "status": int(cb.Status)}).
+			Warnf("ONLYOFFICE Docs sent callback status %d, which this bridge does not know; it was acknowledged and ignored", int(cb.Status))
 	}
 	return cb, 0, nil
 }
@@ -222,40 +230,23 @@ func (s *Server) dropEditors(ctx context.Context, fileID, key string, why error)
 	l.WithError(why).Warn("disconnected the editors of this key (command service drop): a reload opens the file again")
 }
 
-// resultFetcher checks that a save result URL is on a DS origin (no SSRF) and returns
-// what downloads it, streamed. A URL on DS's public origin is fetched through DS's
-// internal URL when the two differ.
+// resultFetcher checks that a save result URL is on a DS origin and below its base path
+// (no SSRF) and returns what downloads it, streamed; redirects are held to the same rule
+// (fetchResult). A URL on DS's public origin is fetched through DS's internal URL when
+// the two differ.
 func (s *Server) resultFetcher(raw string) (session.Fetcher, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return nil, userErr(errBadRequest, "the callback has no valid url to download the saved document from")
 	}
-	switch {
-	case s.docs.url != nil && sameOrigin(u, s.docs.url):
-	case s.docs.publicURL != nil && sameOrigin(u, s.docs.publicURL):
-		if s.docs.url != nil {
-			u.Scheme, u.Host = s.docs.url.Scheme, s.docs.url.Host
-		}
-	default:
-		err := userErr(errForbidden, "refused to download a saved document from %s: it is not the Document Server's origin; check WOPIBRIDGE_DOCS_URL and WOPIBRIDGE_DOCS_PUBLIC_URL (DS builds result URLs from the address browsers use)", u.Scheme+"://"+u.Host)
+	target, ok := s.docs.resultURL(u)
+	if !ok {
+		err := errResultOrigin(u)
 		s.log.WithField("face", faceDocs).Error(err.Error())
 		return nil, err
 	}
-	target := u.String()
 	return func(ctx context.Context) (io.ReadCloser, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := s.docs.http.Do(req)
-		if err != nil {
-			return nil, fmt.Errorf("download of the saved document from ONLYOFFICE Docs: %w", scrubURLError(err))
-		}
-		if resp.StatusCode != http.StatusOK {
-			resp.Body.Close()
-			return nil, fmt.Errorf("download of the saved document from ONLYOFFICE Docs: HTTP %d", resp.StatusCode)
-		}
-		return resp.Body, nil
+		return s.fetchResult(ctx, target)
 	}, nil
 }
 

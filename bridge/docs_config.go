@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -126,7 +127,8 @@ func (s *Server) editorConfig(ctx context.Context, fileID string, u launchUser) 
 		},
 	}
 	if len(s.docs.secret) > 0 {
-		if err := cfg.Sign(s.docs.secret); err != nil {
+		// iat and exp: the config expires with the access tokens (and document.url).
+		if err := cfg.SignUntil(s.docs.secret, s.now(), time.UnixMilli(exp)); err != nil {
 			return nil, err
 		}
 	}

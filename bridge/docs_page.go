@@ -56,8 +56,7 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	status := statusOf(err)
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	s.pageHeaders(w)
 	w.WriteHeader(status)
 	_ = errorPage.Execute(w, struct{ Title, Message string }{http.StatusText(status), publicMessage(err)})
 }
@@ -85,10 +84,10 @@ var docsPageTmpl = template.Must(template.New("docs").Parse(`<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1, maximum-scale=1, minimum-scale=1, user-scalable=no">
 <title>{{.Title}}</title>
 <style>html,body{margin:0;padding:0;height:100%;overflow:hidden}#editor{height:100%}</style>
-<script src="{{.APIJS}}"></script>
+<script src="{{.APIJS}}" nonce="{{.Nonce}}"></script>
 </head><body>
 <div id="editor"></div>
-<script>
+<script nonce="{{.Nonce}}">
 (function () {
   var config = {{.Config}};
   if (typeof DocsAPI === "undefined") {
@@ -119,9 +118,9 @@ func (s *Server) docsPage(w http.ResponseWriter, r *http.Request, id string, u l
 	if err != nil {
 		return err
 	}
-	pageHeaders(w)
+	nonce := s.pageHeaders(w)
 	return docsPageTmpl.Execute(w, struct {
-		Title, APIJS string
-		Config       any
-	}{cfg.Document.Title, apiJS, cfg})
+		Title, APIJS, Nonce string
+		Config              any
+	}{cfg.Document.Title, apiJS, nonce, cfg})
 }

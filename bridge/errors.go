@@ -77,6 +77,10 @@ type nameError struct {
 func (e *nameError) Error() string { return fmt.Sprintf("invalid name %q: %s", e.name, e.reason) }
 func (e *nameError) Unwrap() error { return storage.ErrInvalidName }
 
+// refusedNameMessage answers a name the storage refused (hidden, reserved, or one the
+// upstream does not take) after the bridge's own checks passed.
+const refusedNameMessage = "the storage refused this name: choose another one (names must not start with a dot, be a name the server reserves, or hold control or invisible characters)"
+
 // nameTakenError is a specific-mode create whose name exists; Suggestion is a free name
 // the client may use instead (X-WOPI-ValidRelativeTarget).
 type nameTakenError struct {
@@ -164,6 +168,9 @@ func publicMessage(err error) string {
 	var conflict *storage.LockConflictError
 	if errors.As(err, &conflict) {
 		return lockFailureReason(conflict)
+	}
+	if errors.Is(err, storage.ErrInvalidName) {
+		return refusedNameMessage
 	}
 	switch statusOf(err) {
 	case http.StatusUnauthorized:

@@ -38,7 +38,7 @@ html,body{margin:0;padding:0;height:100%;overflow:hidden;-ms-content-zooming:non
 </form>
 <iframe id="office_frame" name="office_frame" title="{{.Title}}" allowfullscreen="true" sandbox="{{.Sandbox}}" allow="{{.Allow}}"></iframe>
 <div id="notice" hidden></div>
-<script>
+<script nonce="{{.Nonce}}">
 (function () {
   var docsOrigin = {{.DocsOrigin}};
   var editURL = {{.EditURL}};
@@ -112,6 +112,7 @@ type hostPageData struct {
 	Sandbox, Allow string
 	DocsOrigin     string
 	EditURL        string // where UI_Edit goes; "" when the user may not edit
+	Nonce          string // of the inline script (CSP)
 }
 
 // wopiHostPage serves /open/{id}?style=wopi[&action=...]: the WOPI host page of the file
@@ -148,18 +149,8 @@ func (s *Server) wopiHostPage(w http.ResponseWriter, r *http.Request, id string,
 		e.Set("action", "edit")
 		d.EditURL = s.public + "/open/" + url.PathEscape(id) + "?" + e.Encode()
 	}
-	pageHeaders(w)
+	d.Nonce = s.pageHeaders(w)
 	return hostPageTmpl.Execute(w, d)
-}
-
-// pageHeaders are the headers of editor pages: never cached (they hold tokens), and
-// their URL (which may hold a launch token or link) never sent on as a referrer.
-func pageHeaders(w http.ResponseWriter) {
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("X-Content-Type-Options", "nosniff")
 }
 
 var comparePageTmpl = template.Must(template.New("compare").Parse(`<!DOCTYPE html>
@@ -203,7 +194,7 @@ iframe{flex:1;width:100%;border:none}
 <div class="wait" id="second-wait"><div class="spinner"></div>Waiting for the {{.First.Label}} editor to open&hellip;</div>
 <iframe id="second" name="second" title="{{.Title}} ({{.Second.Label}})" data-src="{{.Second.URL}}" allowfullscreen="true" allow="{{.Allow}}; fullscreen"></iframe></section>
 </main>
-<script>
+<script nonce="{{.Nonce}}">
 (function () {
   // The second editor opens once the first holds the lock, so that it opens read-only
   // instead of racing the first for the lock.
@@ -293,12 +284,13 @@ func (s *Server) comparePage(w http.ResponseWriter, r *http.Request, u launchUse
 	if len(back) > 0 {
 		index += "?" + back.Encode()
 	}
-	pageHeaders(w)
+	nonce := s.pageHeaders(w)
 	return comparePageTmpl.Execute(w, struct {
+		Nonce          string
 		Title          string
 		First, Second  comparePane
 		Index, Swap    string
 		Allow          string
 		FallbackMillis int
-	}{f.Name, first, second, index, s.public + "/compare/" + url.PathEscape(id) + "?" + swap.Encode(), editorAllow, compareFallbackMillis})
+	}{nonce, f.Name, first, second, index, s.public + "/compare/" + url.PathEscape(id) + "?" + swap.Encode(), editorAllow, compareFallbackMillis})
 }

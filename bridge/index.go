@@ -46,6 +46,7 @@ type indexFile struct {
 type indexFolder struct{ Name, URL string }
 
 type indexData struct {
+	Nonce      string // of the inline script (CSP)
 	User       string
 	Demo       bool
 	Crumbs     []indexFolder // from the root to the folder shown
@@ -122,7 +123,7 @@ func (s *Server) indexPage(w http.ResponseWriter, r *http.Request, u launchUser)
 	for _, f := range files {
 		d.Files = append(d.Files, links.file(f))
 	}
-	pageHeaders(w)
+	d.Nonce = s.pageHeaders(w)
 	return indexTmpl.Execute(w, d)
 }
 
@@ -398,14 +399,14 @@ output.error{color:#b42318}
 </form>
 <p class="hint">A new document starts as an empty file and opens in WOPI style, where ONLYOFFICE fills it from its blank template; after that it opens in either style.</p></section>
 </div>
-<script>
+<script nonce="{{.Nonce}}">
 (function () {
   var api = {{.APIURL}}, openURL = {{.OpenURL}}, launch = {{.Launch}}, folder = {{.FolderID}};
 
   // create stores a new file through the launch API; it resolves to the file's JSON and
   // rejects with the API's own error message.
   function create(name, body) {
-    var headers = {};
+    var headers = {"X-Requested-With": "wopibridge"};
     if (launch) {
       headers["Authorization"] = "Bearer " + launch;
     }

@@ -131,7 +131,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			s.metrics.observeRequest(ri, rec.statusOrOK(), d)
 			s.logRequest(r, rec, ri, d)
 		}()
-		next.ServeHTTP(rec, r)
+		if s.guardRequest(rec, r) {
+			next.ServeHTTP(rec, r)
+		}
 	})
 }
 

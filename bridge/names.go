@@ -4,6 +4,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -26,6 +27,8 @@ func checkName(name string, folder bool) error {
 		reason = `a name must not contain "/" or "\"; give a name, not a path`
 	case strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
 		reason = "a name must not contain control characters"
+	case strings.ContainsFunc(name, invisibleRune):
+		reason = "a name must not contain invisible format or control characters (such as right-to-left overrides, which make a name display as another); remove them"
 	case len(name) > maxNameBytes:
 		reason = "the name is longer than " + strconv.Itoa(maxNameBytes) + " bytes"
 	case strings.TrimSpace(name) != name:
@@ -35,6 +38,13 @@ func checkName(name string, folder bool) error {
 		return nil
 	}
 	return &nameError{name: name, reason: reason, folder: folder}
+}
+
+// invisibleRune reports C1 controls and Unicode format characters (category Cf: bidi
+// controls, zero-width characters), which can make a name display as another one
+// ("invoice\u202excod.exe" shows as "invoiceexe.docx").
+func invisibleRune(r rune) bool {
+	return r >= 0x80 && r <= 0x9f || unicode.Is(unicode.Cf, r)
 }
 
 // splitExt splits a name into stem and extension ("a.b.docx" → "a.b", ".docx").

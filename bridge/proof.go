@@ -54,7 +54,7 @@ func (s *Server) checkProof(r *http.Request, token string) error {
 	}
 	err := s.proof.Verify(r.Context(), r, token)
 	if err == nil {
-		return nil
+		return s.replays.check(r) // each proof once (proof_replay.go)
 	}
 	s.metrics.proofFailed(err)
 	switch {

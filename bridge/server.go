@@ -54,6 +54,8 @@ type Options struct {
 	// AdminToken, when set, opens the operator's routes for waiting and recovered saves
 	// (/admin/v1/saves..., see admin_saves.go) to loopback callers that present it.
 	AdminToken string
+	// Guard: page policy, operator routes, slow bodies (guard.go).
+	Guard GuardOptions
 }
 
 // DefaultTokenTTL is the access token lifetime when Options.TokenTTL is zero.
@@ -93,7 +95,9 @@ type Server struct {
 	ipFilter   config.IPFilter
 	adminToken string
 	metrics    *metrics
-	stop       func() // ends the background work
+	guard      guard
+	replays    *proofReplays // proofs accepted lately
+	stop       func()        // ends the background work
 
 	handler http.Handler
 
@@ -165,6 +169,8 @@ func New(o Options) (*Server, error) {
 	s.links = newLinkCodec(secret, s.now)
 	s.ipFilter = o.IPFilter
 	s.adminToken = o.AdminToken
+	s.guard = newGuard(o.Guard, o.PublicURL)
+	s.replays = newProofReplays(o.State, s.now)
 	s.metrics = newMetrics()
 	if err := s.setupDiscovery(o); err != nil {
 		return nil, err

@@ -26,9 +26,12 @@ import (
 // verify. The key is derived from the bridge secret for this one purpose.
 //
 // Scope: a token names one user and one resource. A file token (File set) is accepted
-// on that file only. Every token also names Tree, the folder the file was opened from:
+// on that file only. A token may also name Tree, the folder the file was opened from:
 // folder (container) operations are accepted on Tree and the folders below it, and the
-// ecosystem answers with Tree as the root container. Tokens the bridge hands out in WOPI
+// ecosystem answers with Tree as the root container. A token without Tree (a launch
+// limited to one file, or an upstream file) reaches its file and nothing else: no folder,
+// ecosystem or ancestry route accepts it, and PutRelativeFile does not overwrite another
+// file with it. Tokens the bridge hands out in WOPI
 // replies (new files, children, ancestors) inherit user, mode, expiry and tree, so a
 // token never reaches further or lives longer than the one it came from.
 
@@ -47,12 +50,18 @@ type accessToken struct {
 	Mode   string `json:"m"`
 	File   string `json:"f,omitempty"` // the file this token is for; empty for folder tokens
 	Folder string `json:"d,omitempty"` // the folder this token is for; empty for file tokens
-	Tree   string `json:"t"`           // root of the folders the token reaches
+	Tree   string `json:"t"`           // root of the folders the token reaches; "": none (file scope)
 	Exp    int64  `json:"e"`           // expiry, milliseconds since the Unix epoch
 	Page   bool   `json:"p,omitempty"` // opened through the bridge's WOPI host page
 }
 
 func (t accessToken) canWrite() bool { return t.Mode == modeEdit }
+
+// fileScoped reports whether the token reaches its own file only (no folder tree).
+func (t accessToken) fileScoped() bool { return t.Tree == "" }
+
+// errFileScope refuses a folder-level request made with a file-scoped token.
+var errFileScope = userErr(errUnauthenticated, "the access token is limited to one file: it reaches no folder, ecosystem or other file")
 
 // forFile derives a token for another file of the same tree.
 func (t accessToken) forFile(id string) accessToken {

@@ -112,8 +112,12 @@ func (s *Server) authorizeFile(_ context.Context, t accessToken, id string) erro
 	return nil
 }
 
-// authorizeFolder accepts any token of the tree the folder belongs to.
+// authorizeFolder accepts any token of the tree the folder belongs to; a file-scoped
+// token belongs to no tree.
 func (s *Server) authorizeFolder(ctx context.Context, t accessToken, id string) error {
+	if t.fileScoped() {
+		return errFileScope
+	}
 	ok, err := s.inTree(ctx, t.Tree, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		// An unknown folder is outside every tree; 401 says no more than 404 would.
@@ -180,11 +184,19 @@ func (s *Server) wopiError(w http.ResponseWriter, r *http.Request, err error) {
 		setHeader(h, wopiclient.HeaderLockFailureReason, lockFailureReason(conflict))
 	}
 	var ne *nameError
-	if errors.As(err, &ne) {
+	switch {
+	case errors.As(err, &ne):
 		if ne.folder {
 			setHeader(h, wopiclient.HeaderInvalidContainerNameError, ne.reason)
 		} else {
 			setHeader(h, wopiclient.HeaderInvalidFileNameError, ne.reason)
+		}
+	case errors.Is(err, storage.ErrInvalidName):
+		// The storage refused a name the bridge's checks let through.
+		if op := info(r.Context()).op; op == "CreateChildContainer" || op == "RenameContainer" {
+			setHeader(h, wopiclient.HeaderInvalidContainerNameError, refusedNameMessage)
+		} else {
+			setHeader(h, wopiclient.HeaderInvalidFileNameError, refusedNameMessage)
 		}
 	}
 	var nt *nameTakenError

@@ -172,6 +172,9 @@ func extensionFilter(list string) func(name string) bool {
 
 // ancestors lists the folders from the token's tree root down to from (included).
 func (s *Server) ancestors(ctx context.Context, t accessToken, from string) ([]pointer, error) {
+	if t.fileScoped() {
+		return nil, errFileScope
+	}
 	var chain []storage.Folder
 	id := from
 	for range maxDepth {

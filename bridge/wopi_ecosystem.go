@@ -19,14 +19,17 @@ func (s *Server) ecosystemPointer(w http.ResponseWriter, _ *http.Request, c *wop
 }
 
 // checkEcosystem answers GET /wopi/ecosystem.
-func (s *Server) checkEcosystem(w http.ResponseWriter, _ *http.Request, _ *wopiCall) error {
+func (s *Server) checkEcosystem(w http.ResponseWriter, _ *http.Request, c *wopiCall) error {
 	return s.writeJSON(w, http.StatusOK, struct {
 		SupportsContainers bool `json:"SupportsContainers"`
-	}{s.containers()})
+	}{s.containers() && !c.tok.fileScoped()})
 }
 
 // rootContainerPointer answers GET /wopi/ecosystem/root_container_pointer.
 func (s *Server) rootContainerPointer(w http.ResponseWriter, r *http.Request, c *wopiCall) error {
+	if c.tok.fileScoped() {
+		return errFileScope
+	}
 	f, err := s.store.Folder(r.Context(), c.tok.Tree)
 	if err != nil {
 		return err

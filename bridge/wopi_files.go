@@ -52,7 +52,7 @@ func (s *Server) checkFileInfo(w http.ResponseWriter, r *http.Request, c *wopiCa
 	}
 	edit := c.tok.canWrite() && access.Write
 	relative := c.tok.canWrite() && access.Create
-	containers := s.containers()
+	containers := s.containers() && !c.tok.fileScoped()
 	// Capabilities follow the storage's: in front of another WOPI host, nothing it does
 	// not announce is announced (SupportsRename false when it does not let this user
 	// rename, no GetLock or long locks it does not state, its own OwnerId).

@@ -172,6 +172,10 @@ func (s *Server) putRelative(w http.ResponseWriter, r *http.Request, c *wopiCall
 	if err != nil {
 		return err
 	}
+	if c.tok.fileScoped() && t.overwrite && !strings.EqualFold(t.name, src.Name) {
+		// A token for one file overwrites no other: an existing target is then a conflict.
+		t.overwrite = false
+	}
 	if n, err := strconv.ParseInt(r.Header.Get(wopiclient.HeaderSize), 10, 64); err == nil && s.maxSize > 0 && n > s.maxSize {
 		return s.tooLarge()
 	}

@@ -23,6 +23,9 @@
 //	log_format         WOPIBRIDGE_LOG_FORMAT         --log-format
 //	max_file_size      WOPIBRIDGE_MAX_FILE_SIZE      --max-file-size
 //	shutdown_timeout   WOPIBRIDGE_SHUTDOWN_TIMEOUT   --shutdown-timeout
+//	frame_ancestors    WOPIBRIDGE_FRAME_ANCESTORS    --frame-ancestors
+//	admin_listen       WOPIBRIDGE_ADMIN_LISTEN       --admin-listen
+//	max_connections    WOPIBRIDGE_MAX_CONNECTIONS    --max-connections
 //
 // The secrets may instead be read from a file: docs_jwt_secret_file,
 // WOPIBRIDGE_DOCS_JWT_SECRET_FILE, --docs-jwt-secret-file, and likewise for the others
@@ -78,6 +81,15 @@ type Config struct {
 	MaxFileSize int64
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
+
+	// FrameAncestors are the CSP frame-ancestors sources allowed to frame the bridge's
+	// pages, space separated ('self' by default).
+	FrameAncestors string
+	// AdminListen is a separate host:port for /metrics, /readyz and /healthz; empty
+	// serves them on Listen.
+	AdminListen string
+	// MaxConnections caps the connections the main listener holds at once.
+	MaxConnections int
 
 	publicURLDerived bool
 }
@@ -182,6 +194,8 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultLogLevel        = "info"
 	DefaultLogFormat       = "text"
+	DefaultFrameAncestors  = "'self'"
+	DefaultMaxConnections  = 4096
 
 	// StateFile is the bolt file's name when WOPIBRIDGE_STATE is not set.
 	StateFile = "wopibridge.db"
@@ -202,6 +216,8 @@ func Default() *Config {
 		Log:             LogConfig{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		MaxFileSize:     DefaultMaxFileSize,
 		ShutdownTimeout: DefaultShutdownTimeout,
+		FrameAncestors:  DefaultFrameAncestors,
+		MaxConnections:  DefaultMaxConnections,
 	}
 	c.derive(nil)
 	return c

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -695,6 +697,98 @@ func TestRedacted(t *testing.T) {
 	for k, want := range map[string]any{"docs_jwt_secret": "(set)", "launch_secret": "(set)", "secret": "(set)", "state": "redis://user:xxxxx@redis:6379/0"} {
 		if r[k] != want {
 			t.Errorf("Redacted()[%q] = %q, want %q", k, r[k], want)
+		}
+	}
+}
+
+// TestStateInsideStorage: a bolt state file below the fs storage directory, where it
+// would be served as a document, is refused with a message that says where to put it;
+// directly in the directory (the default, hidden) or below a dot folder it is accepted,
+// as it is outside the directory.
+func TestStateInsideStorage(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, state string
+		refused     bool
+	}{
+		{"default", "", false},
+		{"directly in the storage directory", "bolt:" + dir + "/data/wopibridge.db", false},
+		{"in a subfolder", "bolt:" + dir + "/data/state/wopibridge.db", true},
+		{"deeper, through ..", "bolt:" + dir + "/other/../data/a/b/state.db", true},
+		{"below a dot folder", "bolt:" + dir + "/data/.wopibridge/wopibridge.db", false},
+		{"outside", "bolt:" + dir + "/state/wopibridge.db", false},
+		{"beside, with a common prefix", "bolt:" + dir + "/data2/wopibridge.db", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := map[string]string{"WOPIBRIDGE_STORAGE": "fs:" + dir + "/data"}
+			if tt.state != "" {
+				e["WOPIBRIDGE_STATE"] = tt.state
+			}
+			_, err := Load(nil, env(e))
+			got := problems(err)
+			if !tt.refused {
+				if len(got) != 0 {
+					t.Fatalf("problems: %q", got)
+				}
+				return
+			}
+			if len(got) != 1 || !strings.HasPrefix(got[0], "WOPIBRIDGE_STATE: the state file ") ||
+				!strings.Contains(got[0], "where it would be listed and served as a document") {
+				t.Fatalf("problems: %q", got)
+			}
+		})
+	}
+}
+
+// TestStateInsideStorageSymlink: a state path that reaches into the storage directory
+// through a symbolic link is refused as well.
+func TestStateInsideStorageSymlink(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "data", "state"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "data", "state"), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(nil, env(map[string]string{"WOPIBRIDGE_STORAGE": "fs:" + dir + "/data", "WOPIBRIDGE_STATE": "bolt:" + dir + "/link/wopibridge.db"}))
+	if got := problems(err); len(got) != 1 || !strings.HasPrefix(got[0], "WOPIBRIDGE_STATE: the state file") {
+		t.Fatalf("problems: %q", got)
+	}
+}
+
+// TestSecuritySettings: frame ancestors, the admin listener and the connection cap,
+// their defaults and their refusals.
+func TestSecuritySettings(t *testing.T) {
+	c, err := Load(nil, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.FrameAncestors != "'self'" || c.AdminListen != "" || c.MaxConnections != DefaultMaxConnections {
+		t.Fatalf("defaults: %q %q %d", c.FrameAncestors, c.AdminListen, c.MaxConnections)
+	}
+	c, err = Load([]string{"--frame-ancestors", "'self', https://portal.example.com", "--admin-listen", "127.0.0.1:9090", "--max-connections", "100"}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.FrameAncestors != "'self' https://portal.example.com" || c.AdminListen != "127.0.0.1:9090" || c.MaxConnections != 100 {
+		t.Fatalf("flags: %q %q %d", c.FrameAncestors, c.AdminListen, c.MaxConnections)
+	}
+	bad := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"WOPIBRIDGE_FRAME_ANCESTORS": "https://a.example; script-src *"}, "WOPIBRIDGE_FRAME_ANCESTORS: "},
+		{map[string]string{"WOPIBRIDGE_FRAME_ANCESTORS": "'unsafe-inline'"}, "WOPIBRIDGE_FRAME_ANCESTORS: "},
+		{map[string]string{"WOPIBRIDGE_ADMIN_LISTEN": "9090"}, "WOPIBRIDGE_ADMIN_LISTEN: "},
+		{map[string]string{"WOPIBRIDGE_ADMIN_LISTEN": DefaultListen}, "WOPIBRIDGE_ADMIN_LISTEN: "},
+		{map[string]string{"WOPIBRIDGE_MAX_CONNECTIONS": "2"}, "WOPIBRIDGE_MAX_CONNECTIONS: 2 is too low"},
+		{map[string]string{"WOPIBRIDGE_MAX_CONNECTIONS": "many"}, "WOPIBRIDGE_MAX_CONNECTIONS: "},
+	}
+	for _, b := range bad {
+		_, err := Load(nil, env(b.env))
+		if got := problems(err); len(got) != 1 || !strings.HasPrefix(got[0], b.want) {
+			t.Errorf("%v: problems %q, want one starting %q", b.env, got, b.want)
 		}
 	}
 }

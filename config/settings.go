@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -125,6 +126,22 @@ var settings = []setting{
 			c.ShutdownTimeout = d
 		}
 		return err
+	}},
+	{key: "frame_ancestors", usage: "`origins` allowed to frame the bridge's pages (CSP frame-ancestors sources, space separated)", def: DefaultFrameAncestors, apply: func(c *Config, v string) error {
+		c.FrameAncestors = strings.Join(strings.Fields(strings.ReplaceAll(v, ",", " ")), " ")
+		return nil
+	}},
+	{key: "admin_listen", usage: "separate `host:port` for /metrics, /readyz and /healthz (then not served on the main address)", def: "none: served on the main address", apply: func(c *Config, v string) error {
+		c.AdminListen = strings.TrimSpace(v)
+		return nil
+	}},
+	{key: "max_connections", number: true, usage: "most `connections` the main listener holds at once", def: strconv.Itoa(DefaultMaxConnections), apply: func(c *Config, v string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number (use e.g. 4096)", v)
+		}
+		c.MaxConnections = n
+		return nil
 	}},
 }
 

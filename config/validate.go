@@ -3,6 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -127,6 +130,28 @@ func (c *Config) Validate() error {
 	if c.Docs.JWTOutboxSecret != "" && c.Docs.JWTSecret == "" {
 		fail("docs_jwt_outbox_secret", "is set but %s is empty: set %s to DS's inbox secret (services.CoAuthoring.secret.inbox in DS's local.json), which DS checks editor configs and commands with", envName("docs_jwt_secret"), envName("docs_jwt_secret"))
 	}
+	if c.FrameAncestors == "" {
+		fail("frame_ancestors", "empty (use 'self', 'none', or the origins that embed the bridge's pages, e.g. 'self' https://portal.example.com)")
+	}
+	for _, src := range strings.Fields(c.FrameAncestors) {
+		if err := checkFrameSource(src); err != nil {
+			fail("frame_ancestors", "%v (use 'self', 'none', or origins such as https://portal.example.com, space separated)", err)
+		}
+	}
+	if c.AdminListen != "" {
+		if _, err := parseListen(c.AdminListen); err != nil {
+			fail("admin_listen", "%v", err)
+		} else if c.AdminListen == c.Listen {
+			fail("admin_listen", "%q is the main listen address too (use another port, or leave it empty)", c.AdminListen)
+		}
+	}
+	if c.MaxConnections < 16 {
+		fail("max_connections", "%d is too low (use at least 16; the default is %d)", c.MaxConnections, DefaultMaxConnections)
+	}
+	if msg := c.stateInStorage(); msg != "" {
+		fail(keyState, "%s", msg)
+	}
+
 	if listenOK && !loopback {
 		if c.DemoMode() {
 			fail("launch_secret", "empty (demo mode) is allowed only when %s is a loopback address, and it is %q (set %s, or listen on 127.0.0.1)", envName("listen"), c.Listen, envName("launch_secret"))
@@ -136,6 +161,71 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// stateInStorage says why a bolt state file inside the fs storage directory would be
+// served as a document ("" when it is not). Directly in the storage directory it is
+// hidden (the default), as is anything below a dot-named folder; anywhere else below the
+// storage directory it would be listed and served, signing key and all.
+func (c *Config) stateInStorage() string {
+	if c.State.Kind != StateBolt || c.Storage.Kind != StorageFS || c.State.Path == "" || c.Storage.Dir == "" {
+		return ""
+	}
+	root, err1 := realPath(c.Storage.Dir)
+	dir, err2 := realPath(filepath.Dir(c.State.Path))
+	if err1 != nil || err2 != nil {
+		return ""
+	}
+	rel, err := filepath.Rel(root, dir)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+		return ""
+	}
+	for _, el := range strings.Split(rel, string(filepath.Separator)) {
+		if strings.HasPrefix(el, ".") {
+			return "" // below a hidden folder
+		}
+	}
+	return fmt.Sprintf("the state file %s is inside the storage directory %s, in the folder %s, where it would be listed and served as a document (with the bridge's signing key): keep it outside the storage directory (e.g. bolt:/var/lib/wopibridge/%s), directly in it, or in a folder whose name starts with a dot", c.State.Path, c.Storage.Dir, rel, StateFile)
+}
+
+// realPath is path made absolute, with the symbolic links of its longest existing
+// prefix resolved (the state file's directory may not exist yet).
+func realPath(p string) (string, error) {
+	p, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	var rest []string
+	for {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Join(append([]string{r}, rest...)...), nil
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return filepath.Join(append([]string{p}, rest...)...), nil
+		}
+		rest = append([]string{filepath.Base(p)}, rest...)
+		p = parent
+	}
+}
+
+// checkFrameSource accepts a CSP source expression for frame-ancestors: a keyword,
+// scheme, or host source, without characters that would end the directive.
+func checkFrameSource(src string) error {
+	switch strings.ToLower(src) {
+	case "'self'", "'none'":
+		return nil
+	}
+	if strings.ContainsAny(src, ";,'\"\\") || strings.ContainsFunc(src, func(r rune) bool { return r <= 0x20 || r >= 0x7f }) {
+		return fmt.Errorf("%q is not a source: quote only 'self' or 'none'", src)
+	}
+	if strings.HasSuffix(src, ":") {
+		return nil // a scheme source such as https:
+	}
+	if u, err := url.Parse(src); err != nil || (u.Scheme != "" && u.Host == "" && !strings.HasPrefix(src, "*")) {
+		return fmt.Errorf("%q is not an origin such as https://portal.example.com", src)
+	}
+	return nil
 }
 
 // Warnings lists what is allowed but deserves a warning at start, such as demo mode or

@@ -243,7 +243,7 @@ func TestParseCallbackErrors(t *testing.T) {
 	noKey := signedBody(t, map[string]json.RawMessage{"status": json.RawMessage("4")}, testSecret, now)
 	hs512 := handToken(`{"alg":"HS512","typ":"JWT"}`, string(plain), testSecret)
 	none := handToken(`{"alg":"none","typ":"JWT"}`, string(plain), nil)
-	badTypes, _ := Sign(map[string]any{"key": "k", "status": "two"}, testSecret)
+	badTypes, _ := SignTimed(map[string]any{"key": "k", "status": "two"}, testSecret, now, TokenTTL)
 
 	tests := []struct {
 		name     string

@@ -1,6 +1,9 @@
 package docsapi
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // Config is the editor config object given to DocsAPI.DocEditor, with the
 // field names DS reads. Token, when set, is a JWT over all other fields.
@@ -145,6 +148,23 @@ func (c *Config) Sign(secret []byte) error {
 	unsigned := *c
 	unsigned.Token = ""
 	tok, err := Sign(&unsigned, secret)
+	if err != nil {
+		return err
+	}
+	c.Token = tok
+	return nil
+}
+
+// SignUntil is Sign with iat = now and exp = until in the token, so that a config a
+// browser saw stops being a valid token of the DS secret when the session it opens
+// ends.
+func (c *Config) SignUntil(secret []byte, now, until time.Time) error {
+	if c.Document.Key == "" || c.Document.URL == "" {
+		return errors.New("docsapi: sign config: document.key and document.url are required")
+	}
+	unsigned := *c
+	unsigned.Token = ""
+	tok, err := SignTimed(&unsigned, secret, now, until.Sub(now))
 	if err != nil {
 		return err
 	}

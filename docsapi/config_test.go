@@ -1,10 +1,12 @@
 package docsapi
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func fixtureConfig(t *testing.T) Config {
@@ -37,9 +39,14 @@ func TestConfigSignRoundTrip(t *testing.T) {
 	if c.Token == "" || c.Token == "stale" {
 		t.Fatalf("Token = %q", c.Token)
 	}
-	claims, err := VerifyBody(c.Token, testSecret)
+	// Sign adds nothing: no exp, which VerifyBody (for DS's tokens) would want.
+	parts := strings.Split(c.Token, ".")
+	claims, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
 		t.Fatal(err)
+	}
+	if again, err := signRaw(claims, testSecret); err != nil || again != c.Token {
+		t.Fatalf("token does not verify: %v", err)
 	}
 	unsigned := c
 	unsigned.Token = ""
@@ -111,5 +118,27 @@ func TestConfigSignErrors(t *testing.T) {
 				t.Errorf("Token set on error")
 			}
 		})
+	}
+}
+
+// TestConfigSignUntil: a signed config carries iat and the exp it is given (the access
+// tokens' expiry), so that it is not a DS-secret token good forever.
+func TestConfigSignUntil(t *testing.T) {
+	c := fixtureConfig(t)
+	now := time.Now().Truncate(time.Second)
+	until := now.Add(10 * time.Hour)
+	if err := c.SignUntil(testSecret, now, until); err != nil {
+		t.Fatal(err)
+	}
+	claims, err := VerifyBody(c.Token, testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var times struct{ Iat, Exp int64 }
+	if err := json.Unmarshal(claims, &times); err != nil {
+		t.Fatal(err)
+	}
+	if times.Iat != now.Unix() || times.Exp != until.Unix() {
+		t.Errorf("iat %d exp %d, want %d %d", times.Iat, times.Exp, now.Unix(), until.Unix())
 	}
 }

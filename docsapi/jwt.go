@@ -35,9 +35,12 @@ var (
 	ErrBadHeader = fmt.Errorf("%w: header is not \"Bearer <token>\"", ErrBadToken)
 )
 
+// parser verifies the tokens DS sends (callbacks, downloads). They must expire: DS
+// always sets exp, and a token without one would be good forever.
 var parser = jwt.NewParser(
 	jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 	jwt.WithLeeway(ClockSkew),
+	jwt.WithExpirationRequired(),
 )
 
 // Sign returns an HS256 JWT whose payload is claims marshalled to JSON. The
@@ -130,6 +133,8 @@ func VerifyBody(token string, secret []byte) (json.RawMessage, error) {
 	switch {
 	case err == nil:
 		return c.raw, nil
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return nil, fmt.Errorf("%w: no exp claim (DS sets one on every token it sends)", ErrBadToken)
 	case errors.Is(err, jwt.ErrTokenExpired), errors.Is(err, jwt.ErrTokenNotValidYet):
 		return nil, ErrTokenExpired
 	default:

@@ -13,7 +13,7 @@ import (
 )
 
 func TestSignVerifyBodyRoundTrip(t *testing.T) {
-	claims := json.RawMessage(`{"key":"k.1","status":2,"users":["u-1"],"nested":{"a":[1,2]}}`)
+	claims := json.RawMessage(`{"key":"k.1","status":2,"users":["u-1"],"nested":{"a":[1,2]},"exp":4102444800}`)
 	tok, err := Sign(claims, testSecret)
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +107,7 @@ func TestVerifyBodyRejects(t *testing.T) {
 		t.Fatal(err)
 	}
 	expired, _ := SignTimed(claims, testSecret, now.Add(-10*time.Minute), TokenTTL)
-	notYet := signWith(jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"key": "k", "nbf": now.Add(5 * time.Minute).Unix()})
+	notYet := signWith(jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"key": "k", "nbf": now.Add(5 * time.Minute).Unix(), "exp": now.Add(10 * time.Minute).Unix()})
 	tests := []struct {
 		name  string
 		token string
@@ -162,7 +162,7 @@ func TestVerifyBodyLeeway(t *testing.T) {
 	}{
 		{"expired 30s ago, within clock skew", 30 * time.Second, nil},
 		{"expired 90s ago", 90 * time.Second, ErrTokenExpired},
-		{"no exp at all", 0, nil},
+		{"no exp at all", 0, ErrBadToken}, // DS always sets exp: a token without one would never expire
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

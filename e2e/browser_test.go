@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,7 +66,40 @@ func newBrowser(t *testing.T) context.Context {
 	if err := chromedp.Do(bctx); err != nil {
 		t.Fatalf("start %s: %v", chromiumPath, err)
 	}
+	watchCSP(t, bctx)
 	return bctx
+}
+
+// watchCSP fails the test when the browser reports that a page broke its
+// Content-Security-Policy (a script, frame or form the policy blocked).
+func watchCSP(t *testing.T, ctx context.Context) {
+	t.Helper()
+	var mu sync.Mutex
+	var violations []string
+	cctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range chromedp.Console(cctx) {
+			if err != nil {
+				return
+			}
+			if strings.Contains(m.Text, "Content Security Policy") || strings.Contains(m.Text, "Content-Security-Policy") {
+				mu.Lock()
+				violations = append(violations, m.Text)
+				mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		stop()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, v := range violations {
+			t.Errorf("CSP violation in the browser: %s", v)
+		}
+	})
 }
 
 // inBrowser runs browser steps, failing the test with what it was doing.

@@ -358,9 +358,10 @@ func TestDocsDownloadNeedsDSJWT(t *testing.T) {
 	var c struct{ Document struct{ URL string } }
 	json.Unmarshal(e.config("alice", f.ID), &c)
 	u := c.Document.URL
-	forged, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"payload": map[string]any{"url": u}}).SignedString([]byte("forged"))
-	good, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"payload": map[string]any{"url": u}}).SignedString([]byte(dsSecret))
-	other, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"payload": map[string]any{"url": u + "x"}}).SignedString([]byte(dsSecret))
+	exp := time.Now().Add(5 * time.Minute).Unix() // DS's tokens expire after 5 minutes
+	forged, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"payload": map[string]any{"url": u}, "exp": exp}).SignedString([]byte("forged"))
+	good, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"payload": map[string]any{"url": u}, "exp": exp}).SignedString([]byte(dsSecret))
+	other, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"payload": map[string]any{"url": u + "x"}, "exp": exp}).SignedString([]byte(dsSecret))
 	for _, c := range []struct {
 		name, auth string
 		want       int
@@ -558,7 +559,12 @@ func callbackURLOf(t *testing.T, cfg map[string]any) string {
 // postSignedCallback posts a callback signed as DS signs it (body token).
 func postSignedCallback(t *testing.T, cb string, body map[string]any) (int, string) {
 	t.Helper()
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims(body)).SignedString([]byte(dsSecret))
+	// DS's tokens carry iat and exp (5 minutes).
+	claims := jwt.MapClaims{"iat": time.Now().Unix(), "exp": time.Now().Add(5 * time.Minute).Unix()}
+	for k, v := range body {
+		claims[k] = v
+	}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(dsSecret))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -374,10 +375,39 @@ func checkHTTPURL(raw string) error {
 	if err != nil {
 		return err
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || !validHost(u.Host) {
 		return fmt.Errorf("%q is not an absolute http(s) URL", raw)
 	}
 	return nil
+}
+
+// validHost reports whether h is a host name, an IPv4 address or a bracketed IPv6
+// address, with an optional port: what a URL's authority may hold once the user info
+// is gone. url.Parse lets through hosts such as ">" that no browser would.
+func validHost(h string) bool {
+	host, port := h, ""
+	if rest, ok := strings.CutPrefix(h, "["); ok {
+		addr, after, ok := strings.Cut(rest, "]")
+		if _, err := netip.ParseAddr(addr); !ok || err != nil {
+			return false
+		}
+		host, port = "", after
+	} else if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		host, port = h[:i], h[i:]
+		if host == "" {
+			return false
+		}
+	}
+	for _, r := range host {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
+			return false
+		}
+	}
+	if port == "" {
+		return true
+	}
+	digits, ok := strings.CutPrefix(port, ":")
+	return ok && strings.Trim(digits, "0123456789") == ""
 }
 
 // RewriteOrigin replaces the scheme and host of the absolute http(s) URL raw with those
@@ -390,6 +420,9 @@ func RewriteOrigin(raw string, public *url.URL) (string, error) {
 	}
 	if (public.Scheme != "http" && public.Scheme != "https") || public.Host == "" {
 		return "", fmt.Errorf("public origin %q is not an absolute http(s) URL", public.String())
+	}
+	if !validHost(public.Host) {
+		return "", fmt.Errorf("public origin %q: %q is not a host[:port]", public.String(), public.Host)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {

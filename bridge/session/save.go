@@ -36,6 +36,14 @@ func (m *Manager) Save(ctx context.Context, key string, fetch Fetcher, final boo
 		return "", err
 	}
 	fileID := k.FileID
+	if k.State != keySaved && (k.State != keyEnded || final) {
+		// Download before taking the file's turn (checked again below).
+		var done func()
+		if fetch, done, err = m.prefetch(ctx, fetch); err != nil {
+			return "", err
+		}
+		defer done()
+	}
 	unlock := m.files.Lock(fileID)
 	defer unlock()
 	if k, err = m.keyOf(key); err != nil {

@@ -11,7 +11,8 @@ import (
 	"github.com/wopibridge/wopibridge/config"
 )
 
-// healthcheck asks the server on the configured listen address for /healthz: exit 0 when
+// healthcheck asks the server on the configured listen address (the admin one when
+// set) for /healthz: exit 0 when
 // it answers 200. Container images without a shell or curl use it as their HEALTHCHECK.
 func healthcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	cfg, err := config.Load(args, getenv)
@@ -19,9 +20,14 @@ func healthcheck(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintf(stderr, "wopibridge healthcheck: invalid configuration:\n%v\n", err)
 		return 2
 	}
-	host, port, err := net.SplitHostPort(cfg.Listen)
+	// With an admin listener, /healthz is served there only.
+	addr, name := cfg.Listen, "WOPIBRIDGE_LISTEN"
+	if cfg.AdminListen != "" {
+		addr, name = cfg.AdminListen, "WOPIBRIDGE_ADMIN_LISTEN"
+	}
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		fmt.Fprintf(stderr, "wopibridge healthcheck: WOPIBRIDGE_LISTEN=%q: %v\n", cfg.Listen, err)
+		fmt.Fprintf(stderr, "wopibridge healthcheck: %s=%q: %v\n", name, addr, err)
 		return 2
 	}
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {

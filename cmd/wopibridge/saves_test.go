@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -162,6 +163,21 @@ func TestSavesCommandsWhileTheServerRuns(t *testing.T) {
 	}
 	if fi, _ := os.Stat(admin); fi.Mode().Perm() != 0o600 {
 		t.Errorf("admin file mode %v", fi.Mode().Perm())
+	}
+	// The admin file sits beside the default state file, in the storage directory: like
+	// the state file, it is never one of the documents.
+	var ai adminInfo
+	if data, err := os.ReadFile(admin); err != nil || json.Unmarshal(data, &ai) != nil {
+		t.Fatalf("admin file: %v %q", err, data)
+	}
+	resp, err := http.Get(ai.URL + "/api/v1/files")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listing, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || strings.Contains(string(listing), "wopibridge.db") {
+		t.Fatalf("documents while serving: %d %s", resp.StatusCode, listing)
 	}
 	code, out, errOut := runSavesCmd(t, env, "list", "--json")
 	var list []session.SaveInfo

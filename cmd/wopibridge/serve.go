@@ -120,6 +120,10 @@ func runServer(ctx context.Context, cfg *config.Config, log *logrus.Logger, stdo
 		Proof:      cfg.Proof,
 		IPFilter:   cfg.IPFilter,
 		AdminToken: adminToken,
+		Guard: bridge.GuardOptions{
+			FrameAncestors: cfg.FrameAncestors,
+			SeparateAdmin:  cfg.AdminListen != "",
+		},
 	})
 	if err != nil {
 		ln.Close()
@@ -127,26 +131,47 @@ func runServer(ctx context.Context, cfg *config.Config, log *logrus.Logger, stdo
 	}
 	defer srv.Close()
 
+	// Bodies are held to a minimum rate by the bridge itself (slow clients are cut off
+	// after the headers); headers must come within 10 s; connections are capped.
 	hs := &http.Server{
 		Handler:           srv,
-		ReadHeaderTimeout: 30 * time.Second,
+		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          nil,
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	errc := make(chan error, 2)
+	go func() { errc <- hs.Serve(newLimitListener(ln, cfg.MaxConnections)) }()
+	var admin *http.Server
+	if cfg.AdminListen != "" {
+		aln, err := net.Listen("tcp", cfg.AdminListen)
+		if err != nil {
+			hs.Close()
+			return fmt.Errorf("listen on %s (WOPIBRIDGE_ADMIN_LISTEN): %w", cfg.AdminListen, err)
+		}
+		admin = &http.Server{Handler: srv.AdminHandler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		go func() { errc <- admin.Serve(newLimitListener(aln, 64)) }()
+		log.WithField("admin_listen", aln.Addr().String()).Info("operator routes (/metrics, /readyz, /healthz) on their own address")
+		fmt.Fprintf(stdout, "wopibridge operator routes on http://%s\n", aln.Addr())
+	}
 	log.WithFields(logrus.Fields{"listen": ln.Addr().String(), "public_url": public.String(),
 		"storage": string(cfg.Storage.Kind), "demo": cfg.DemoMode()}).Info("wopibridge listening")
 	fmt.Fprintf(stdout, "wopibridge %s listening on http://%s (public URL %s)\n", versionString(), ln.Addr(), public)
 
 	select {
 	case err := <-errc:
+		if admin != nil {
+			admin.Close()
+		}
+		hs.Close()
 		return err
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	if admin != nil {
+		defer admin.Close()
+	}
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}
@@ -169,10 +194,11 @@ func openStorage(cfg *config.Config, st state.Store) (storage.Backend, error) {
 	case config.StorageFS:
 		var exclude []string
 		if cfg.State.Kind == config.StateBolt {
-			// The default state file lives inside the data directory: hide it.
+			// The default state file lives inside the data directory: hide it, and the
+			// admin file a running server leaves beside it (saves.go).
 			if dir, err := filepath.Abs(filepath.Dir(cfg.State.Path)); err == nil {
 				if root, err := filepath.Abs(cfg.Storage.Dir); err == nil && dir == root {
-					exclude = append(exclude, filepath.Base(cfg.State.Path))
+					exclude = append(exclude, filepath.Base(cfg.State.Path), filepath.Base(adminFile(cfg)))
 				}
 			}
 		}

@@ -872,3 +872,26 @@ func FuzzCreateName(f *testing.F) {
 		}
 	})
 }
+
+// TestInvisibleNames: the backend refuses names with bidi controls, other format
+// characters and C1 controls, and does not list files dropped in with such names.
+func TestInvisibleNames(t *testing.T) {
+	e := newEnv(t)
+	root := e.root()
+	for _, name := range []string{"invoice\u202excod.docx", "a\u2066b.docx", "a\u200bb.docx", "a\u0085b.docx"} {
+		_, err := e.fs.Create(t.Context(), root.ID, name, strings.NewReader("x"), false, 0)
+		if !errors.Is(err, storage.ErrInvalidName) {
+			t.Errorf("Create(%q) = %v, want ErrInvalidName", name, err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "gpj\u202edocx.exe"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files, _, err := e.fs.List(t.Context(), root.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 0 {
+		t.Errorf("listed %+v", files)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/wopibridge/wopibridge/bridge/storage"
@@ -56,8 +57,12 @@ func checkName(name string) error {
 		return invalidName(name, "the name holds a path separator")
 	}
 	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
+		if r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f {
 			return invalidName(name, "the name holds a control character")
+		}
+		if unicode.Is(unicode.Cf, r) {
+			// Bidi controls and zero-width characters make a name display as another.
+			return invalidName(name, "the name holds an invisible format character")
 		}
 	}
 	return nil
