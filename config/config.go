@@ -77,6 +77,8 @@ type Config struct {
 	MaxFileSize int64
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
+	// App is the bridge as an office app WOPI hosts register (config/app.go).
+	App AppConfig
 
 	publicURLDerived bool
 }
@@ -186,6 +188,7 @@ func Default() *Config {
 		Log:             LogConfig{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		MaxFileSize:     DefaultMaxFileSize,
 		ShutdownTimeout: DefaultShutdownTimeout,
+		App:             AppConfig{Style: AppStyleWOPI},
 	}
 	c.derive(nil)
 	return c
