@@ -50,6 +50,8 @@ type Options struct {
 	// IPFilter restricts the WOPI and DS-facing routes (/wopi/..., /docs/...) by the
 	// TCP peer's address; empty allows all.
 	IPFilter config.IPFilter
+	// App is the office-app face (app.go): the bridge's own proof keys and style.
+	App AppOptions
 }
 
 // DefaultTokenTTL is the access token lifetime when Options.TokenTTL is zero.
@@ -88,6 +90,7 @@ type Server struct {
 	links     *linkCodec
 	ipFilter  config.IPFilter
 	metrics   *metrics
+	app       *appFace
 	stop      func() // ends the background work
 
 	handler http.Handler
@@ -158,6 +161,7 @@ func New(o Options) (*Server, error) {
 	s.links = newLinkCodec(secret, s.now)
 	s.ipFilter = o.IPFilter
 	s.metrics = newMetrics()
+	s.app = newAppFace(o.App, o.PublicURL)
 	if err := s.setupDiscovery(o); err != nil {
 		return nil, err
 	}
@@ -225,6 +229,11 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/", s.indexHandler()).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/open/{id}", s.linkPage("Open", s.openPage)).Methods(http.MethodGet)
 	r.Handle("/compare/{id}", s.page("Compare", s.comparePage)).Methods(http.MethodGet)
+
+	// Office-app face: the bridge as an app WOPI hosts register (app_*.go).
+	r.Handle("/hosting/discovery", s.appPage("AppDiscovery", s.appDiscovery)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/hosting/capabilities", s.appPage("AppCapabilities", s.appCapabilities)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/hosting/wopi/{app}/{action}", s.appPage("AppOpen", s.appOpen)).Methods(http.MethodPost)
 
 	// Operator.
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
