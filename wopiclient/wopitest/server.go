@@ -94,6 +94,8 @@ type Server struct {
 	down     bool
 	delay    time.Duration
 	cut      int // GetFile replies to cut short
+
+	app appState // the office app registered (proofcheck.go)
 }
 
 type file struct {
