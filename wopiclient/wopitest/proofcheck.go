@@ -128,4 +128,3 @@ func (s *Server) verifyProof(r *http.Request, keys wopiclient.ProofKeys) string 
 	}
 	return ""
 }
-
