@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -134,4 +136,19 @@ func appRegisterError(err error, src string) error {
 		return userErrCause(storage.ErrNotFound, err, "the WOPI host has no file at this WOPISrc")
 	}
 	return registerError(err, src)
+}
+
+// fingerprint names the current (or old) public key for messages: the first bytes of
+// the SHA-256 of its modulus, as "wopibridge proof-keys rotate" prints them.
+func (a *appFace) fingerprint(current bool) string {
+	pub := a.keys.Public()
+	k := pub.Old
+	if current {
+		k = pub.Current
+	}
+	if k == nil {
+		return "(none)"
+	}
+	sum := sha256.Sum256(k.N.Bytes())
+	return "sha256:" + hex.EncodeToString(sum[:8])
 }

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"github.com/wopibridge/wopibridge/bridge/officeapp"
 	"github.com/wopibridge/wopibridge/bridge/storage"
 	"github.com/wopibridge/wopibridge/config"
+	"github.com/wopibridge/wopibridge/wopiclient"
 )
 
 // maxEntryForm bounds the form a host's page posts (two fields).
@@ -56,6 +58,14 @@ func (s *Server) appOpen(w http.ResponseWriter, r *http.Request) error {
 		return userErr(errBadRequest, "the office-app entry point opens documents of WOPI hosts, and this bridge serves its own directory: set WOPIBRIDGE_STORAGE=wopi:<the host's origin>")
 	}
 	f, fi, err := reg.RegisterFromHost(r.Context(), src, token, ttl)
+	if errors.Is(err, wopiclient.ErrServerError) {
+		// A host that checks proofs refuses calls it cannot verify with a bare 500.
+		return userErrCause(storage.ErrUnavailable, err, "the WOPI host refused the bridge's CheckFileInfo with a server error. "+
+			"A host that checks proof keys answers so to calls it cannot verify: it must know this bridge as its office app by the discovery at %s/hosting/discovery, "+
+			"read again since the last \"wopibridge proof-keys rotate\" (the bridge signs with its current key %s, and with %s as X-WOPI-ProofOld). "+
+			"If the host does not check proofs, its log says why it failed",
+			s.public, s.app.fingerprint(true), s.app.fingerprint(false))
+	}
 	if err != nil {
 		return appRegisterError(err, src)
 	}

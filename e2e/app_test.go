@@ -215,7 +215,7 @@ func TestAppProofKeyRotation(t *testing.T) {
 	if page.Status < 500 {
 		t.Fatalf("a host that cannot verify the calls: entry point answered %d\n%s", page.Status, page.Body)
 	}
-	for _, want := range []string{"500", "proof keys", "/hosting/discovery"} {
+	for _, want := range []string{"refused the bridge&#39;s CheckFileInfo with a server error", "checks proof keys", e.p.URL + "/hosting/discovery", "proof-keys rotate", "current key sha256:"} {
 		if !strings.Contains(page.Body, want) {
 			t.Errorf("the refusal page does not say %q:\n%s", want, page.Body)
 		}
