@@ -33,7 +33,6 @@ func (e *upstreamEnv) postEntry(target string, form url.Values) *httptest.Respon
 	return e.do(http.MethodPost, target, strings.NewReader(form.Encode()), "Content-Type", "application/x-www-form-urlencoded")
 }
 
-
 func TestAppDiscoveryEndpoint(t *testing.T) {
 	e := newUpstreamEnv(t)
 	w := e.do(http.MethodGet, "/hosting/discovery", nil)
