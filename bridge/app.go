@@ -70,7 +70,7 @@ func (s *Server) appPage(op string, fn func(w http.ResponseWriter, r *http.Reque
 // appDiscovery serves GET /hosting/discovery.
 func (s *Server) appDiscovery(w http.ResponseWriter, r *http.Request) error {
 	if s.app.keys == nil {
-		return userErr(errNotFound, "this bridge is not set up as an office app (no proof keys)")
+		return userErr(errNotFound, "this bridge is not an office app WOPI hosts can register: it serves its own directory (set WOPIBRIDGE_STORAGE=wopi:<the host's origin>)")
 	}
 	d, err := s.discoveryDoc(r.Context())
 	if err != nil {

@@ -36,7 +36,7 @@ func (e *upstreamEnv) postEntry(target string, form url.Values) *httptest.Respon
 func TestAppDiscoveryEndpoint(t *testing.T) {
 	e := newUpstreamEnv(t)
 	w := e.do(http.MethodGet, "/hosting/discovery", nil)
-	if w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "not set up as an office app") {
+	if w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "is not an office app WOPI hosts can register") {
 		t.Errorf("without keys: %d %s", w.Code, w.Body)
 	}
 	keys := withAppKeys(t, e, "")
