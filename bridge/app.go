@@ -70,7 +70,7 @@ func (s *Server) appPage(op string, fn func(w http.ResponseWriter, r *http.Reque
 // appDiscovery serves GET /hosting/discovery.
 func (s *Server) appDiscovery(w http.ResponseWriter, r *http.Request) error {
 	if s.app.keys == nil {
-		return userErr(errNotFound, "this bridge is not an office app WOPI hosts can register: it serves its own directory (set WOPIBRIDGE_STORAGE=wopi:<the host's origin>)")
+		return userErr(errNotFound, "this bridge has no proof keys of its own, so it is no office app WOPI hosts can register")
 	}
 	d, err := s.discoveryDoc(r.Context())
 	if err != nil {

@@ -25,7 +25,7 @@ const maxEntryForm = 64 << 10
 // launch token's session of that user would.
 func (s *Server) appOpen(w http.ResponseWriter, r *http.Request) error {
 	if s.app.keys == nil {
-		return userErr(errNotFound, "this bridge is not an office app WOPI hosts can register: it serves its own directory (set WOPIBRIDGE_STORAGE=wopi:<the host's origin>)")
+		return userErr(errNotFound, "this bridge has no proof keys of its own, so it is no office app WOPI hosts can register")
 	}
 	vars := mux.Vars(r)
 	action, ok := officeapp.LaunchAction(vars["action"])

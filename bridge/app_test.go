@@ -36,7 +36,7 @@ func (e *upstreamEnv) postEntry(target string, form url.Values) *httptest.Respon
 func TestAppDiscoveryEndpoint(t *testing.T) {
 	e := newUpstreamEnv(t)
 	w := e.do(http.MethodGet, "/hosting/discovery", nil)
-	if w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "is not an office app WOPI hosts can register") {
+	if w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "no office app WOPI hosts can register") {
 		t.Errorf("without keys: %d %s", w.Code, w.Body)
 	}
 	keys := withAppKeys(t, e, "")
@@ -127,5 +127,23 @@ func TestAppEntryUserFromHost(t *testing.T) {
 		if csp := w.Header().Get("Content-Security-Policy"); csp != "frame-ancestors 'self' "+e.up.URL+" https://host.example.com" {
 			t.Errorf("CSP %q", csp)
 		}
+	}
+}
+
+// A bridge over its own directory publishes its discovery but opens nothing a host
+// posts: the documents it serves are its own.
+func TestAppEntryNeedsWOPIStorage(t *testing.T) {
+	e := newEnv(t)
+	keys, err := officeapp.OpenKeys(officeapp.KeysOptions{State: e.state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := url.Parse(testPublic)
+	e.srv.app = newAppFace(AppOptions{Keys: keys}, pub)
+	form := url.Values{"access_token": {"t"}}
+	w := e.do(http.MethodPost, "/hosting/wopi/word/edit?WOPISrc="+url.QueryEscape("https://host.example.com/wopi/files/1"),
+		strings.NewReader(form.Encode()), "Content-Type", "application/x-www-form-urlencoded")
+	if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "set WOPIBRIDGE_STORAGE=wopi:") {
+		t.Errorf("%d %s", w.Code, w.Body)
 	}
 }

@@ -64,13 +64,9 @@ func proofKeysCmd(_ context.Context, args []string, getenv func(string) string, 
 	return 0
 }
 
-// openAppKeys are the bridge's proof keys as configured: from files, or kept in st.
-// A bridge over its own directory calls no WOPI host and is no office app (the entry
-// point opens upstream documents only): it has none, unless files are given.
+// openAppKeys are the bridge's proof keys as configured: from files, or kept in st
+// (generated at the first start).
 func openAppKeys(cfg *config.Config, st state.Store) (*officeapp.Keys, error) {
-	if cfg.Storage.Kind != config.StorageWOPI && cfg.App.ProofKeyFile == "" {
-		return nil, nil
-	}
 	k, err := officeapp.OpenKeys(officeapp.KeysOptions{
 		State: st, CurrentFile: cfg.App.ProofKeyFile, OldFile: cfg.App.ProofKeyOldFile,
 	})
