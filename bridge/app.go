@@ -76,8 +76,12 @@ func (s *Server) appDiscovery(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	keys, err := s.app.keys.Public()
+	if err != nil {
+		return err
+	}
 	body, err := officeapp.Discovery(officeapp.DiscoveryOptions{
-		DS: d, Base: s.app.base, DocsPublic: s.docs.publicURL, Keys: s.app.keys.Public(),
+		DS: d, Base: s.app.base, DocsPublic: s.docs.publicURL, Keys: keys,
 	})
 	if err != nil {
 		return userErrCause(errDocsUnavailable, err, "the bridge's discovery cannot be made from ONLYOFFICE Docs' discovery")
@@ -141,7 +145,10 @@ func appRegisterError(err error, src string) error {
 // fingerprint names the current (or old) public key for messages: the first bytes of
 // the SHA-256 of its modulus, as "wopibridge proof-keys rotate" prints them.
 func (a *appFace) fingerprint(current bool) string {
-	pub := a.keys.Public()
+	pub, err := a.keys.Public()
+	if err != nil {
+		return "(unreadable: " + err.Error() + ")"
+	}
 	k := pub.Old
 	if current {
 		k = pub.Current

@@ -48,7 +48,7 @@ func TestAppDiscoveryEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pk, err := d.ProofKeys(); err != nil || !pk.Equal(keys.Public()) {
+	if pk, err := d.ProofKeys(); err != nil || !pk.Equal(appPub(t, keys)) {
 		t.Errorf("published keys are not the bridge's (%v)", err)
 	}
 	a, ok := d.Action("edit", "docx")
@@ -146,4 +146,13 @@ func TestAppEntryNeedsWOPIStorage(t *testing.T) {
 	if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "set WOPIBRIDGE_STORAGE=wopi:") {
 		t.Errorf("%d %s", w.Code, w.Body)
 	}
+}
+
+func appPub(t testing.TB, k *officeapp.Keys) wopiclient.ProofKeys {
+	t.Helper()
+	p, err := k.Public()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

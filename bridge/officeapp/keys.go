@@ -69,9 +69,10 @@ type Keys struct {
 	loaded   time.Time
 }
 
-// OpenKeys reads the keys from the files, or from the state store, generating and
-// storing a key there the first time (the current key is then the old one too, until
-// the first rotation).
+// OpenKeys reads the keys from the files, or from the state store. A store that holds
+// none gets one at the first use (Pair, Public), not at start: generating a key takes
+// a moment, and a bridge that calls no WOPI host and publishes no discovery needs none.
+// The current key is then the old one too, until the first rotation.
 func OpenKeys(o KeysOptions) (*Keys, error) {
 	k := &Keys{state: o.State, reloadEvery: o.ReloadEvery, now: o.Now}
 	if k.reloadEvery <= 0 {
@@ -104,13 +105,10 @@ func OpenKeys(o KeysOptions) (*Keys, error) {
 	if err != nil {
 		return nil, err
 	}
-	if rec == nil {
-		if rec, err = create(o.State); err != nil {
+	if rec != nil {
+		if err := k.adopt(rec); err != nil {
 			return nil, err
 		}
-	}
-	if err := k.adopt(rec); err != nil {
-		return nil, err
 	}
 	return k, nil
 }
@@ -124,6 +122,15 @@ func (k *Keys) FromFiles() bool { return k.state == nil }
 func (k *Keys) Pair() (cur, old *rsa.PrivateKey, err error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.cur == nil {
+		rec, err := create(k.state)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := k.adoptLocked(rec); err != nil {
+			return nil, nil, err
+		}
+	}
 	if k.state != nil && k.now().Sub(k.loaded) >= k.reloadEvery {
 		if rec, err := load(k.state); err == nil && rec != nil {
 			_ = k.adoptLocked(rec) // a damaged record keeps the keys in hand
@@ -143,15 +150,18 @@ func (k *Keys) Reload() error {
 		return err
 	}
 	if rec == nil {
-		return errors.New("officeapp: the proof keys are gone from the state store")
+		return nil // none made yet: the first use makes them
 	}
 	return k.adopt(rec)
 }
 
 // Public is the public halves, as discovery publishes them.
-func (k *Keys) Public() wopiclient.ProofKeys {
-	cur, old, _ := k.Pair()
-	return wopiclient.ProofKeys{Current: &cur.PublicKey, Old: &old.PublicKey}
+func (k *Keys) Public() (wopiclient.ProofKeys, error) {
+	cur, old, err := k.Pair()
+	if err != nil {
+		return wopiclient.ProofKeys{}, err
+	}
+	return wopiclient.ProofKeys{Current: &cur.PublicKey, Old: &old.PublicKey}, nil
 }
 
 // Signer signs upstream requests with these keys (wopiclient.Transport.Proof).

@@ -40,13 +40,16 @@ func TestKeysGeneratedKeptAndRotated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if rec, err := load(st); rec != nil || err != nil {
+		t.Fatalf("a key was made before its first use (%v)", err)
+	}
 	b, err := OpenKeys(KeysOptions{State: st, Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
-	first := a.Public()
-	if !first.Equal(b.Public()) || !first.Current.Equal(first.Old) || first.Current.N.BitLen() < KeyBits {
-		t.Fatalf("two openings of one store: %v and %v", first, b.Public())
+	first := pub(t, a)
+	if !first.Equal(pub(t, b)) || !first.Current.Equal(first.Old) || first.Current.N.BitLen() < KeyBits {
+		t.Fatalf("two openings of one store: %v and %v", first, pub(t, b))
 	}
 
 	rotated, err := Rotate(st, now)
@@ -58,16 +61,16 @@ func TestKeysGeneratedKeptAndRotated(t *testing.T) {
 			rotated.Old.Equal(first.Current), !rotated.Current.Equal(first.Current))
 	}
 	// Until its reload interval passes, a server keeps the keys it has ...
-	if !a.Public().Equal(first) {
+	if !pub(t, a).Equal(first) {
 		t.Errorf("keys changed before the reload interval")
 	}
 	// ... then takes up the rotation.
 	now = now.Add(DefaultReloadEvery)
-	if got := a.Public(); !got.Equal(rotated) {
+	if got := pub(t, a); !got.Equal(rotated) {
 		t.Errorf("after the reload interval: %v, want the rotated keys", got)
 	}
-	if err := b.Reload(); err != nil || !b.Public().Equal(rotated) {
-		t.Errorf("Reload: %v, keys %v", err, b.Public())
+	if err := b.Reload(); err != nil || !pub(t, b).Equal(rotated) {
+		t.Errorf("Reload: %v, keys %v", err, pub(t, b))
 	}
 	cur, old, _ := a.Pair()
 	if cur.N.BitLen() < KeyBits || old.N.BitLen() < KeyBits {
@@ -89,7 +92,7 @@ func TestKeysCreatedOnce(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			got[i] = k.Public()
+			got[i] = pub(t, k)
 		}()
 	}
 	wg.Wait()
@@ -129,11 +132,11 @@ func TestKeysFromFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := k.Public(); !got.Current.Equal(&cur.PublicKey) || !got.Old.Equal(&old.PublicKey) || !k.FromFiles() {
+	if got := pub(t, k); !got.Current.Equal(&cur.PublicKey) || !got.Old.Equal(&old.PublicKey) || !k.FromFiles() {
 		t.Errorf("keys from files differ")
 	}
 	only, err := OpenKeys(KeysOptions{CurrentFile: curPath})
-	if err != nil || !only.Public().Old.Equal(&cur.PublicKey) {
+	if err != nil || !pub(t, only).Old.Equal(&cur.PublicKey) {
 		t.Errorf("current file alone: %v", err)
 	}
 
@@ -178,13 +181,16 @@ func TestDiscovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pub(t, keys) // made at the first use
 	if _, err := Rotate(st, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	keys.Reload()
+	if err := keys.Reload(); err != nil {
+		t.Fatal(err)
+	}
 	base, _ := url.Parse("https://bridge.example.com/office")
 	docsPublic, _ := url.Parse("https://docs.example.com")
-	out, err := Discovery(DiscoveryOptions{DS: ds, Base: base, DocsPublic: docsPublic, Keys: keys.Public()})
+	out, err := Discovery(DiscoveryOptions{DS: ds, Base: base, DocsPublic: docsPublic, Keys: pub(t, keys)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,8 +202,8 @@ func TestDiscovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	pk, err := got.ProofKeys()
-	if err != nil || !pk.Equal(keys.Public()) || pk.Current.Equal(pk.Old) {
-		t.Fatalf("published keys: %v (equal to the bridge's: %v)", err, pk.Equal(keys.Public()))
+	if err != nil || !pk.Equal(pub(t, keys)) || pk.Current.Equal(pk.Old) {
+		t.Fatalf("published keys: %v (equal to the bridge's: %v)", err, pk.Equal(pub(t, keys)))
 	}
 	for _, action := range []string{"view", "edit", "editnew", "embedview", "convert"} {
 		if g, w := got.Extensions(action), ds.Extensions(action); !slices.Equal(g, w) {
@@ -243,4 +249,13 @@ func TestCapabilities(t *testing.T) {
 	if _, err := Capabilities([]byte("<html>")); err == nil {
 		t.Error("HTML accepted as capabilities")
 	}
+}
+
+func pub(t testing.TB, k *Keys) wopiclient.ProofKeys {
+	t.Helper()
+	p, err := k.Public()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

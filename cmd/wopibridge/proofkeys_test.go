@@ -14,6 +14,7 @@ import (
 
 	"github.com/wopibridge/wopibridge/bridge/officeapp"
 	"github.com/wopibridge/wopibridge/bridge/state"
+	"github.com/wopibridge/wopibridge/wopiclient"
 )
 
 var rotatedLine = regexp.MustCompile(`proof keys rotated: current (sha256:[0-9a-f]{16}), old (sha256:[0-9a-f]{16})`)
@@ -37,7 +38,7 @@ func TestProofKeysRotate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := fingerprint(keys.Public().Current)
+	before := fingerprint(keysPub(t, keys).Current)
 
 	// While a process holds the bolt file, the command says to stop it.
 	var out, errb bytes.Buffer
@@ -69,7 +70,7 @@ func TestProofKeysRotate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pk := keys.Public(); fingerprint(pk.Current) != m[1] || fingerprint(pk.Old) != before {
+	if pk := keysPub(t, keys); fingerprint(pk.Current) != m[1] || fingerprint(pk.Old) != before {
 		t.Errorf("stored after rotation: current %s old %s", fingerprint(pk.Current), fingerprint(pk.Old))
 	}
 }
@@ -99,4 +100,13 @@ func writeTestKey(t *testing.T, path string) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func keysPub(t testing.TB, k *officeapp.Keys) wopiclient.ProofKeys {
+	t.Helper()
+	p, err := k.Public()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
