@@ -70,9 +70,11 @@ func (s *ProofSigner) Sign(req *http.Request) error {
 	if err != nil {
 		return err
 	}
-	proofOld, err := SignProof(old, token, u, ticks)
-	if err != nil {
-		return err
+	proofOld := proof // the same key signs the same bytes alike: sign once
+	if !old.Equal(cur) {
+		if proofOld, err = SignProof(old, token, u, ticks); err != nil {
+			return err
+		}
 	}
 	req.Header.Set(HeaderTimeStamp, strconv.FormatInt(ticks, 10))
 	req.Header.Set(HeaderProof, proof)
