@@ -214,6 +214,12 @@ func newNonce() string {
 // DS's api.js, frames only the bridge and DS, posts forms only to them, and lets only
 // WOPIBRIDGE_FRAME_ANCESTORS frame the page.
 func (s *Server) pageHeaders(w http.ResponseWriter) string {
+	return s.pageHeadersFramedBy(w, s.guard.frameAncestors)
+}
+
+// pageHeadersFramedBy is pageHeaders with other frame-ancestors sources (the office-app
+// pages, which a WOPI host's page frames).
+func (s *Server) pageHeadersFramedBy(w http.ResponseWriter, frameAncestors string) string {
 	nonce := newNonce()
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
@@ -231,9 +237,9 @@ func (s *Server) pageHeaders(w http.ResponseWriter) string {
 		"; connect-src 'self'"+ds+
 		"; frame-src 'self'"+ds+
 		"; form-action 'self'"+ds+
-		"; frame-ancestors "+s.guard.frameAncestors+
+		"; frame-ancestors "+frameAncestors+
 		"; base-uri 'none'; object-src 'none'")
-	if s.guard.frameAncestors == "'self'" {
+	if frameAncestors == "'self'" {
 		h.Set("X-Frame-Options", "SAMEORIGIN") // for browsers without frame-ancestors
 	}
 	return nonce

@@ -56,6 +56,8 @@ type Options struct {
 	AdminToken string
 	// Guard: page policy, operator routes, slow bodies (guard.go).
 	Guard GuardOptions
+	// App is the office-app face (app.go): the bridge's own proof keys and style.
+	App AppOptions
 }
 
 // DefaultTokenTTL is the access token lifetime when Options.TokenTTL is zero.
@@ -97,7 +99,8 @@ type Server struct {
 	metrics    *metrics
 	guard      guard
 	replays    *proofReplays // proofs accepted lately
-	stop       func()        // ends the background work
+	app        *appFace
+	stop       func() // ends the background work
 
 	handler http.Handler
 
@@ -172,6 +175,7 @@ func New(o Options) (*Server, error) {
 	s.guard = newGuard(o.Guard, o.PublicURL)
 	s.replays = newProofReplays(o.State, s.now)
 	s.metrics = newMetrics()
+	s.app = newAppFace(o.App, o.PublicURL)
 	if err := s.setupDiscovery(o); err != nil {
 		return nil, err
 	}
@@ -240,6 +244,11 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/", s.exchangeLaunch(s.indexHandler())).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/open/{id}", s.exchangeLaunch(s.linkPage("Open", s.openPage))).Methods(http.MethodGet)
 	r.Handle("/compare/{id}", s.exchangeLaunch(s.linkPage("Compare", s.comparePage))).Methods(http.MethodGet)
+
+	// Office-app face: the bridge as an app WOPI hosts register (app_*.go).
+	r.Handle("/hosting/discovery", s.appPage("AppDiscovery", s.appDiscovery)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/hosting/capabilities", s.appPage("AppCapabilities", s.appCapabilities)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/hosting/wopi/{app}/{action}", s.appPage("AppOpen", s.appOpen)).Methods(http.MethodPost)
 
 	// Operator.
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)

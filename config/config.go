@@ -81,6 +81,8 @@ type Config struct {
 	MaxFileSize int64
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
+	// App is the bridge as an office app WOPI hosts register (config/app.go).
+	App AppConfig
 
 	// FrameAncestors are the CSP frame-ancestors sources allowed to frame the bridge's
 	// pages, space separated ('self' by default).
@@ -218,6 +220,7 @@ func Default() *Config {
 		ShutdownTimeout: DefaultShutdownTimeout,
 		FrameAncestors:  DefaultFrameAncestors,
 		MaxConnections:  DefaultMaxConnections,
+		App:             AppConfig{Style: AppStyleWOPI},
 	}
 	c.derive(nil)
 	return c

@@ -145,6 +145,8 @@ var settings = []setting{
 	}},
 }
 
+func init() { settings = append(settings, appSettings...) }
+
 func parseDuration(v string) (time.Duration, error) {
 	d, err := time.ParseDuration(strings.TrimSpace(v))
 	if err != nil {

@@ -46,6 +46,9 @@ func NewHTTPClient() *http.Client {
 // http.Transport does for requests that are safe to repeat.
 type Transport struct {
 	Base *http.Transport
+	// Proof, when set, signs every request with the client's proof keys before it is
+	// sent, on either path (proof_sign.go).
+	Proof *ProofSigner
 
 	mu   sync.Mutex
 	idle map[connKey][]*persistConn // newest last
@@ -72,6 +75,16 @@ type persistConn struct {
 
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.Proof != nil {
+		signed, err := t.Proof.signed(req)
+		if err != nil {
+			if req.Body != nil {
+				req.Body.Close() // a RoundTripper closes the body, even on error
+			}
+			return nil, err
+		}
+		req = signed
+	}
 	key, ok := t.direct(req)
 	if !ok {
 		return t.base().RoundTrip(req)

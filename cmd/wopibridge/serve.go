@@ -16,6 +16,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/wopibridge/wopibridge/bridge"
+	"github.com/wopibridge/wopibridge/bridge/officeapp"
 	"github.com/wopibridge/wopibridge/bridge/state"
 	"github.com/wopibridge/wopibridge/bridge/storage"
 	"github.com/wopibridge/wopibridge/bridge/storage/fs"
@@ -70,7 +71,11 @@ func runServer(ctx context.Context, cfg *config.Config, log *logrus.Logger, stdo
 	}
 	defer st.Close()
 
-	backend, err := openStorage(cfg, st)
+	keys, err := openAppKeys(cfg, st)
+	if err != nil {
+		return err
+	}
+	backend, err := openStorage(cfg, st, keys)
 	if err != nil {
 		return err
 	}
@@ -124,6 +129,7 @@ func runServer(ctx context.Context, cfg *config.Config, log *logrus.Logger, stdo
 			FrameAncestors: cfg.FrameAncestors,
 			SeparateAdmin:  cfg.AdminListen != "",
 		},
+		App: bridge.AppOptions{Keys: keys, Style: cfg.App.Style},
 	})
 	if err != nil {
 		ln.Close()
@@ -189,7 +195,7 @@ func openState(cfg *config.Config) (state.Store, error) {
 	}
 }
 
-func openStorage(cfg *config.Config, st state.Store) (storage.Backend, error) {
+func openStorage(cfg *config.Config, st state.Store, keys *officeapp.Keys) (storage.Backend, error) {
 	switch cfg.Storage.Kind {
 	case config.StorageFS:
 		var exclude []string
@@ -208,6 +214,9 @@ func openStorage(cfg *config.Config, st state.Store) (storage.Backend, error) {
 		// bridge in front of an upstream sends it a CheckFileInfo per CheckFileInfo it
 		// answers). Every request carries the context of the request or job it serves.
 		client := wopiclient.NewHTTPClient()
+		// Every upstream call is signed with the bridge's proof keys (hosts such as
+		// OpenCloud check them against the bridge's discovery).
+		client.Transport.(*wopiclient.Transport).Proof = keys.Signer()
 		return wopi.New(wopi.Options{
 			Origins:   cfg.Storage.Origins,
 			State:     st,

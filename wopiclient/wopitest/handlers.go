@@ -115,7 +115,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if s.profile.CheckProofs && r.Header.Get(wopiclient.HeaderProof) == "" {
+	if why := s.checkAppProof(r); why != "" || s.profile.CheckProofs && r.Header.Get(wopiclient.HeaderProof) == "" {
 		// As http.Error writes it: nothing says that the proof is what failed.
 		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 		rec.Status = http.StatusInternalServerError

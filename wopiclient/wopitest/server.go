@@ -95,6 +95,8 @@ type Server struct {
 	delay    time.Duration
 	cut      int    // GetFile replies to cut short
 	faults   faults // see faults.go
+
+	app appState // the office app registered (proofcheck.go)
 }
 
 type file struct {

@@ -65,10 +65,13 @@ func upstreamErr(op, id string, err error) error {
 	return fmt.Errorf("%w: %s %s: %s: %w", kind, op, id, hint, err)
 }
 
-// proofHint is said with every upstream 500: the bridge signs no proofs yet, and a
-// host that checks them refuses all its calls with a bare 500.
-const proofHint = " If every call fails so, check that the host does not require proof keys:" +
-	" the bridge does not sign its calls (OpenCloud: COLLABORATION_APP_PROOF_DISABLE=true)."
+// proofHint is said with every upstream 500: a host that checks proof keys refuses
+// calls it cannot verify with a bare 500. The bridge signs its calls with its own keys,
+// which the host must read from the bridge's discovery.
+const proofHint = " If every call fails so, the host may be checking proof keys against another office app's:" +
+	" the bridge signs its calls with its own keys, published in its discovery (<WOPIBRIDGE_PUBLIC_URL>/hosting/discovery);" +
+	" register the bridge there as the office app (OpenCloud: COLLABORATION_APP_ADDR) and let the host reload it," +
+	" or turn proof checking off on the host (OpenCloud: COLLABORATION_APP_PROOF_DISABLE=true)."
 
 // notLocked reports whether a host's failure reason says that the file is not locked.
 func notLocked(reason string) bool {
