@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"strings"
 )
@@ -16,6 +17,10 @@ type AppConfig struct {
 	ProofKeyFile, ProofKeyOldFile string
 	// Style is how the entry point shows a document.
 	Style AppStyle
+	// UnsignedUpstream sends calls to upstream WOPI hosts without proofs. Signing costs
+	// an RSA signature (about a millisecond of CPU) per upstream call; a host that
+	// checks no proofs (cs3org/wopiserver) does not need it.
+	UnsignedUpstream bool
 }
 
 // AppStyle is WOPIBRIDGE_APP_STYLE.
@@ -35,6 +40,17 @@ var appSettings = []setting{
 	}},
 	{key: "proof_key_old_file", usage: "PEM `file` of the bridge's own old proof key", def: "proof-key-file's key", apply: func(c *Config, v string) error {
 		c.App.ProofKeyOldFile = strings.TrimSpace(v)
+		return nil
+	}},
+	{key: "upstream_proof", usage: "`mode`, sign or off: sign every call to an upstream WOPI host with the bridge's proof keys (off only for hosts that check no proofs)", def: "sign", apply: func(c *Config, v string) error {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "sign", "":
+			c.App.UnsignedUpstream = false
+		case "off":
+			c.App.UnsignedUpstream = true
+		default:
+			return fmt.Errorf("%q is neither sign nor off", v)
+		}
 		return nil
 	}},
 	{key: "app_style", usage: "`style` a document opened through the office-app entry point is shown in: wopi or docs", def: string(AppStyleWOPI), apply: func(c *Config, v string) error {

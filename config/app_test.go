@@ -47,3 +47,22 @@ func TestAppSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestUpstreamProofSetting(t *testing.T) {
+	if d := Default(); d.App.UnsignedUpstream {
+		t.Error("upstream calls unsigned by default")
+	}
+	for v, want := range map[string]bool{"sign": false, "OFF": true, "off": true} {
+		c, err := Load(nil, env(map[string]string{"WOPIBRIDGE_UPSTREAM_PROOF": v}))
+		if err != nil {
+			t.Fatalf("%q: %v", v, err)
+		}
+		if c.App.UnsignedUpstream != want {
+			t.Errorf("%q: unsigned %v, want %v", v, c.App.UnsignedUpstream, want)
+		}
+	}
+	_, err := Load(nil, env(map[string]string{"WOPIBRIDGE_UPSTREAM_PROOF": "maybe"}))
+	if got := problems(err); len(got) != 1 || !strings.Contains(got[0], `WOPIBRIDGE_UPSTREAM_PROOF: "maybe" is neither sign nor off`) {
+		t.Errorf("problems %q", got)
+	}
+}

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,6 +64,10 @@ func BenchmarkCheckFileInfoUpstream(b *testing.B) {
 	b.Run("Alternating", func(b *testing.B) {
 		alternate(b, env.client, env.directURL, env.frontURL, "front")
 	})
+	// As serve runs it: every call to the upstream signed with the bridge's proof key.
+	b.Run("AlternatingSigned", func(b *testing.B) {
+		alternate(b, env.client, env.directURL, env.signedURL, "front")
+	})
 	u, _ := url.Parse(env.directURL)
 	proxy := httptest.NewServer(httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host}))
 	defer proxy.Close()
@@ -74,6 +80,9 @@ func BenchmarkCheckFileInfoUpstream(b *testing.B) {
 	// the rates compared are those of the two kinds of rounds.
 	b.Run("ParallelFront", func(b *testing.B) {
 		alternateParallel(b, env.client, env.directURL, env.frontURL, "front")
+	})
+	b.Run("ParallelFrontSigned", func(b *testing.B) {
+		alternateParallel(b, env.client, env.directURL, env.signedURL, "front")
 	})
 	b.Run("ParallelProxy", func(b *testing.B) {
 		alternateParallel(b, env.client, env.directURL, proxied, "proxy")
@@ -90,7 +99,7 @@ func BenchmarkCheckFileInfoFakeUpstream(b *testing.B) {
 	host := wopitest.NewServer(b)
 	id, src := host.AddFile("bench.docx", []byte(strings.Repeat("x", 4096)))
 	token := host.Token(id, "alice", true)
-	through := benchFront(b, client, host.URL, src, token, host.TokenTTL(token))
+	through := benchFront(b, client, host.URL, src, token, host.TokenTTL(token), nil)
 	direct := src + "?access_token=" + url.QueryEscape(token)
 	b.Run("Alternating", func(b *testing.B) { alternate(b, client, direct, through, "front") })
 	b.Run("ParallelFront", func(b *testing.B) { alternateParallel(b, client, direct, through, "front") })
@@ -183,6 +192,7 @@ func fetchCheckFileInfo(c *http.Client, u string, buf []byte) error {
 type frontBench struct {
 	client              *http.Client
 	directURL, frontURL string // CheckFileInfo URLs with their access tokens
+	signedURL           string // through a front that signs its upstream calls
 }
 
 func newFrontBench(b *testing.B) *frontBench {
@@ -212,18 +222,25 @@ func newFrontBench(b *testing.B) *frontBench {
 	return &frontBench{
 		client:    client,
 		directURL: up.WopiSrc + "?access_token=" + url.QueryEscape(up.AccessToken),
-		frontURL:  benchFront(b, client, upURL, up.WopiSrc, up.AccessToken, up.AccessTokenTTL),
+		frontURL:  benchFront(b, client, upURL, up.WopiSrc, up.AccessToken, up.AccessTokenTTL, nil),
+		signedURL: benchFront(b, client, upURL, up.WopiSrc, up.AccessToken, up.AccessTokenTTL, benchProofKey(b)),
 	}
 }
 
 // benchFront serves a bridge whose storage is the WOPI host at origin, with its own
 // connections to it (the client serve makes), and returns the CheckFileInfo URL, with
-// its access token, of alice's session there on the host's file src.
-func benchFront(b *testing.B, client *http.Client, origin, src, token string, ttl int64) string {
+// its access token, of alice's session there on the host's file src. With a key, the
+// front signs its upstream calls with it (proofs, as serve does with the bridge's keys).
+func benchFront(b *testing.B, client *http.Client, origin, src, token string, ttl int64, key *rsa.PrivateKey) string {
 	b.Helper()
 	o, _ := url.Parse(origin)
 	upstreamClient := wopiclient.NewHTTPClient()
 	b.Cleanup(upstreamClient.CloseIdleConnections)
+	if key != nil {
+		upstreamClient.Transport.(*wopiclient.Transport).Proof = &wopiclient.ProofSigner{
+			Keys: func() (*rsa.PrivateKey, *rsa.PrivateKey, error) { return key, key, nil },
+		}
+	}
 	st := benchState(b)
 	store, err := wopi.New(wopi.Options{Origins: []*url.URL{o}, State: st, HTTP: upstreamClient, TempDir: b.TempDir()})
 	if err != nil {
@@ -233,6 +250,14 @@ func benchFront(b *testing.B, client *http.Client, origin, src, token string, tt
 		"wopisrc": src, "access_token": token, "access_token_ttl": ttl,
 	}))
 	return s.WopiSrc + "?access_token=" + url.QueryEscape(s.AccessToken)
+}
+
+func benchProofKey(b *testing.B) *rsa.PrivateKey {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return k
 }
 
 func benchState(b *testing.B) state.Store {

@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/wopibridge/wopibridge/bridge/officeapp"
 	"github.com/wopibridge/wopibridge/bridge/state"
+	"github.com/wopibridge/wopibridge/config"
 	"github.com/wopibridge/wopibridge/wopiclient"
 )
 
@@ -109,4 +111,37 @@ func keysPub(t testing.TB, k *officeapp.Keys) wopiclient.ProofKeys {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// Upstream calls are signed with the bridge's keys unless WOPIBRIDGE_UPSTREAM_PROOF=off.
+func TestUpstreamSigner(t *testing.T) {
+	st, err := state.OpenBolt(filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, off := range []bool{false, true} {
+		cfg := config.Default()
+		cfg.App.UnsignedUpstream = off
+		keys, err := openAppKeys(cfg, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signer := upstreamSigner(cfg, keys)
+		if off {
+			if signer != nil {
+				t.Error("WOPIBRIDGE_UPSTREAM_PROOF=off still signs")
+			}
+			continue
+		}
+		req, _ := http.NewRequest(http.MethodGet, "http://up.example/wopi/files/1?access_token=t", nil)
+		if err := signer.Sign(req); err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range []string{wopiclient.HeaderProof, wopiclient.HeaderProofOld, wopiclient.HeaderTimeStamp} {
+			if req.Header.Get(h) == "" {
+				t.Errorf("signed upstream call without %s", h)
+			}
+		}
+	}
 }

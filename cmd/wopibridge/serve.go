@@ -215,8 +215,9 @@ func openStorage(cfg *config.Config, st state.Store, keys *officeapp.Keys) (stor
 		// answers). Every request carries the context of the request or job it serves.
 		client := wopiclient.NewHTTPClient()
 		// Every upstream call is signed with the bridge's proof keys (hosts such as
-		// OpenCloud check them against the bridge's discovery).
-		client.Transport.(*wopiclient.Transport).Proof = keys.Signer()
+		// OpenCloud check them against the bridge's discovery), unless the operator
+		// turned that off for a host that checks none.
+		client.Transport.(*wopiclient.Transport).Proof = upstreamSigner(cfg, keys)
 		return wopi.New(wopi.Options{
 			Origins:   cfg.Storage.Origins,
 			State:     st,
@@ -226,6 +227,15 @@ func openStorage(cfg *config.Config, st state.Store, keys *officeapp.Keys) (stor
 	default:
 		return nil, fmt.Errorf("WOPIBRIDGE_STORAGE: %s storage is not available in this build", cfg.Storage.Kind)
 	}
+}
+
+// upstreamSigner signs the calls to upstream WOPI hosts; nil: they go unsigned
+// (WOPIBRIDGE_UPSTREAM_PROOF=off).
+func upstreamSigner(cfg *config.Config, keys *officeapp.Keys) *wopiclient.ProofSigner {
+	if cfg.App.UnsignedUpstream {
+		return nil
+	}
+	return keys.Signer()
 }
 
 func newLogger(lc config.LogConfig, out io.Writer) (*logrus.Logger, error) {
