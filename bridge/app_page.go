@@ -58,20 +58,7 @@ func (s *Server) appWOPIPage(w http.ResponseWriter, r *http.Request, id, action 
 	if err != nil {
 		return err
 	}
-	d := appWOPIPageData{hostPageData: hostPageData{
-		Lang:           cleanLang(u.Lang),
-		Title:          l.file.Name,
-		FavIcon:        l.favIcon,
-		ActionURL:      l.actionURL,
-		AccessToken:    l.token,
-		AccessTokenTTL: l.tokenTTL,
-		Sandbox:        editorSandbox,
-		Allow:          editorAllow,
-		DocsOrigin:     l.docsOrigin,
-	}, HostOrigin: hostOrigin}
-	if d.Lang == "" {
-		d.Lang = "en"
-	}
+	d := appWOPIPageData{hostPageData: newHostPageData(l, u.Lang), HostOrigin: hostOrigin}
 	d.Nonce = s.pageHeadersFramedBy(w, framers)
 	return appWOPIPageTmpl.Execute(w, d)
 }

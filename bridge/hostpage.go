@@ -115,20 +115,10 @@ type hostPageData struct {
 	Nonce          string // of the inline script (CSP)
 }
 
-// wopiHostPage serves /open/{id}?style=wopi[&action=...]: the WOPI host page of the file
-// for the user of the launch token or link. "edit" of a format DS only converts runs
-// convert-and-edit.
-func (s *Server) wopiHostPage(w http.ResponseWriter, r *http.Request, id string, u launchUser) error {
-	q := r.URL.Query()
-	if u.Lang == "" {
-		u.Lang = acceptLanguage(r.Header.Get("Accept-Language"))
-	}
-	l, err := s.launchWOPI(r.Context(), id, q.Get("action"), u, true)
-	if err != nil {
-		return err
-	}
+// newHostPageData is what a WOPI host page shows of the launch l, in language lang.
+func newHostPageData(l *wopiLaunch, lang string) hostPageData {
 	d := hostPageData{
-		Lang:           cleanLang(u.Lang),
+		Lang:           cleanLang(lang),
 		Title:          l.file.Name,
 		FavIcon:        l.favIcon,
 		ActionURL:      l.actionURL,
@@ -141,6 +131,22 @@ func (s *Server) wopiHostPage(w http.ResponseWriter, r *http.Request, id string,
 	if d.Lang == "" {
 		d.Lang = "en"
 	}
+	return d
+}
+
+// wopiHostPage serves /open/{id}?style=wopi[&action=...]: the WOPI host page of the file
+// for the user of the launch token or link. "edit" of a format DS only converts runs
+// convert-and-edit.
+func (s *Server) wopiHostPage(w http.ResponseWriter, r *http.Request, id string, u launchUser) error {
+	q := r.URL.Query()
+	if u.Lang == "" {
+		u.Lang = acceptLanguage(r.Header.Get("Accept-Language"))
+	}
+	l, err := s.launchWOPI(r.Context(), id, q.Get("action"), u, true)
+	if err != nil {
+		return err
+	}
+	d := newHostPageData(l, u.Lang)
 	if !wopiActions[l.action] && l.user.canWrite() {
 		e := url.Values{}
 		for k, v := range q {
