@@ -62,6 +62,9 @@ const (
 	bucketSpool     = "docs.spool"     // sequence → spoolRec
 	bucketSpoolData = "docs.spooldata" // sequence/chunk → bytes
 	bucketSeq       = "docs.seq"       // "spool" → last sequence
+	// sequence → when its writer last wrote a chunk (RFC 3339): a save being spooled,
+	// whose record is not written yet (see writeLease).
+	bucketSpoolWriting = "docs.spoolwriting"
 )
 
 // Key states.
