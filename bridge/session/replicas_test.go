@@ -12,6 +12,7 @@ import (
 
 	"github.com/wopibridge/wopibridge/bridge/state"
 	"github.com/wopibridge/wopibridge/bridge/state/redistest"
+	"github.com/wopibridge/wopibridge/bridge/storage"
 	"github.com/wopibridge/wopibridge/bridge/storage/fs"
 )
 
@@ -58,7 +59,7 @@ func (r *replicas) replica() *replica {
 		r.t.Fatal(err)
 	}
 	r.t.Cleanup(func() { st.Close() })
-	clock := func() time.Time { r.mu.Lock(); defer r.mu.Unlock(); return r.now }
+	clock := r.clock
 	backend, err := fs.New(fs.Options{Root: filepath.Join(r.dir, "data"), State: st, Now: clock})
 	if err != nil {
 		r.t.Fatal(err)
@@ -69,6 +70,12 @@ func (r *replicas) replica() *replica {
 		r.t.Fatal(err)
 	}
 	return &replica{st: st, store: f, m: m}
+}
+
+func (r *replicas) clock() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.now
 }
 
 func (r *replicas) advance(d time.Duration) {
@@ -217,5 +224,164 @@ func TestStalledSpoolWriteLosesItsLeaseAndIsNotAcknowledged(t *testing.T) {
 	}
 	if n := chunks(); n != 0 {
 		t.Fatalf("%d chunks left behind by the fenced write", n)
+	}
+}
+
+// heldPut holds the first Put until released: a slow write to storage.
+type heldPut struct {
+	storage.Backend
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *heldPut) Put(ctx context.Context, id, lockID string, body io.Reader, limit int64) (storage.File, error) {
+	h.once.Do(func() {
+		close(h.entered)
+		<-h.release
+	})
+	return h.Backend.Put(ctx, id, lockID, body, limit)
+}
+
+// TestOneReplayOfAFileAcrossReplicas: while one replica replays a file's waiting saves
+// (its write to storage held), another replica's replay must write none of them: not
+// the later save before the earlier one, not a save twice, and the session must end
+// (its lock released) only once, after its last save landed.
+func TestOneReplayOfAFileAcrossReplicas(t *testing.T) {
+	r := newReplicas(t)
+	a := r.replica()
+	ctx := context.Background()
+	o, err := a.m.Open(ctx, r.fileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.m.Editing(ctx, o.Key, []string{"u1"}); err != nil {
+		t.Fatal(err)
+	}
+	a.store.failPut.Store(true)
+	first, _ := bytesFetch("first save")
+	if out, err := a.m.Save(ctx, o.Key, first, false); err != nil || out != Spooled {
+		t.Fatalf("first save = %v %v, want spooled", out, err)
+	}
+	last, _ := bytesFetch("last save")
+	if out, err := a.m.Save(ctx, o.Key, last, true); err != nil || out != Spooled {
+		t.Fatalf("last save = %v %v, want spooled", out, err)
+	}
+	a.store.failPut.Store(false)
+	hold := &heldPut{Backend: a.store.Backend, entered: make(chan struct{}), release: make(chan struct{})}
+	a.store.Backend = hold
+	a.store.puts.Store(0)
+
+	replayed := make(chan error, 1)
+	go func() { replayed <- a.m.Replay(ctx) }()
+	select {
+	case <-hold.entered:
+	case err := <-replayed:
+		t.Fatalf("replay ended before writing: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("replay never reached storage")
+	}
+
+	b := r.replica()
+	berr := b.m.Replay(ctx) // while a's write is held
+	if n := b.store.puts.Load(); n != 0 {
+		t.Errorf("the second replica wrote %d saves while the first replayed them", n)
+	}
+	close(hold.release)
+	if err := <-replayed; err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	if berr != nil {
+		t.Logf("second replica's replay: %v", berr)
+	}
+	if err := b.m.Replay(ctx); err != nil {
+		t.Fatalf("replay after: %v", err)
+	}
+	if got := r.content(b); got != "last save" {
+		t.Errorf("content = %q, want the last save", got)
+	}
+	files, _, err := b.store.List(ctx, mustRoot(t, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 {
+		var names []string
+		for _, f := range files {
+			names = append(names, f.Name)
+		}
+		t.Errorf("files = %q, want the document alone (no conflict copy)", names)
+	}
+	if n := a.store.puts.Load() + b.store.puts.Load(); n != 2 {
+		t.Errorf("%d writes to storage, want 2 (each save once)", n)
+	}
+	if l, err := b.store.GetLock(ctx, r.fileID); err != nil || l != "" {
+		t.Errorf("lock after the last save = %q %v, want none", l, err)
+	}
+	if n, err := b.m.Pending(); err != nil || n != 0 {
+		t.Errorf("pending = %d %v", n, err)
+	}
+	if s, err := b.m.session(r.fileID); err != nil || s != nil {
+		t.Errorf("session record after the last save = %+v %v, want none", s, err)
+	}
+	if k, err := b.m.keyOf(o.Key); err != nil || k == nil || k.State != keySaved {
+		t.Errorf("key after the last save = %+v %v, want saved", k, err)
+	}
+}
+
+func mustRoot(t *testing.T, x *replica) string {
+	t.Helper()
+	root, err := x.store.Root(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root.ID
+}
+
+// TestReplayLeaseOfADeadReplicaExpires: a replica that died while replaying a file
+// holds its lease no longer than replayLease; then another replays the file's saves.
+func TestReplayLeaseOfADeadReplicaExpires(t *testing.T) {
+	r := newReplicas(t)
+	a := r.replica()
+	ctx := context.Background()
+	o, err := a.m.Open(ctx, r.fileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.m.Editing(ctx, o.Key, []string{"u1"}); err != nil {
+		t.Fatal(err)
+	}
+	a.store.failPut.Store(true)
+	fetch, _ := bytesFetch("saved while storage failed")
+	if out, err := a.m.Save(ctx, o.Key, fetch, true); err != nil || out != Spooled {
+		t.Fatalf("save = %v %v, want spooled", out, err)
+	}
+	// a dies in the middle of a replay of the file.
+	if err := a.st.Update(func(tx state.Tx) error {
+		return putJSON(tx, bucketReplaying, r.fileID, replayLeaseRec{Owner: "dead-replica", Expires: r.clock().Add(replayLease)})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b := r.replica()
+	if err := b.m.Replay(ctx); err != nil {
+		t.Fatalf("replay while another replica's lease lives: %v", err)
+	}
+	if got := r.content(b); got != "v1" || b.store.puts.Load() != 0 {
+		t.Fatalf("content = %q after %d writes while another replica's lease lived", got, b.store.puts.Load())
+	}
+	if n, err := b.m.Pending(); err != nil || n != 1 {
+		t.Fatalf("pending = %d %v, want 1", n, err)
+	}
+	r.advance(replayLease)
+	if err := b.m.Replay(ctx); err != nil {
+		t.Fatalf("replay once the lease expired: %v", err)
+	}
+	if got := r.content(b); got != "saved while storage failed" {
+		t.Fatalf("content after the lease expired = %q", got)
+	}
+	if n, err := b.m.Pending(); err != nil || n != 0 {
+		t.Fatalf("pending = %d %v, want 0", n, err)
+	}
+	if l, err := b.store.GetLock(ctx, r.fileID); err != nil || l != "" {
+		t.Fatalf("lock = %q %v, want none", l, err)
 	}
 }

@@ -153,6 +153,7 @@ const (
 // Manager owns the Docs API sessions. It is safe for concurrent use.
 type Manager struct {
 	o     Options
+	id    string // this replica, in leases of the state store
 	now   func() time.Time
 	files keymutex.Map // serialises everything done for one file
 	spool sync.Mutex   // one replay at a time
@@ -182,7 +183,7 @@ func New(o Options) (*Manager, error) {
 	if o.ResolveAfter <= 0 {
 		o.ResolveAfter = 3
 	}
-	m := &Manager{o: o, now: o.Now}
+	m := &Manager{o: o, now: o.Now, id: newOwnerID()}
 	if m.now == nil {
 		m.now = time.Now
 	}

@@ -302,7 +302,8 @@ func (m *Manager) replayFailed(ctx context.Context, e spoolEntry, cause error) e
 }
 
 // Replay tries to write every spooled save to storage, oldest first. A file whose save
-// still fails keeps its later saves waiting, so they land in order.
+// still fails keeps its later saves waiting, so they land in order. A file whose saves
+// another replica is replaying now is left to it (see lease.go).
 func (m *Manager) Replay(ctx context.Context) error {
 	m.spool.Lock()
 	defer m.spool.Unlock()
@@ -316,9 +317,15 @@ func (m *Manager) Replay(ctx context.Context) error {
 		if failed[e.rec.FileID] || ctx.Err() != nil {
 			continue
 		}
-		if err := m.replayOne(ctx, e.seq, e.rec); err != nil {
-			if err = m.replayFailed(ctx, e, err); err != nil {
-				failed[e.rec.FileID] = true
+		err := m.underReplayLease(e.rec.FileID, func() error {
+			if err := m.replayOne(ctx, e.seq, e.rec); err != nil {
+				return m.replayFailed(ctx, e, err)
+			}
+			return nil
+		})
+		if err != nil {
+			failed[e.rec.FileID] = true
+			if !errors.Is(err, errReplayBusy) {
 				errs = append(errs, err)
 			}
 		}
@@ -425,9 +432,17 @@ func (m *Manager) settleDocs(ctx context.Context, seq string, rec spoolRec, outc
 }
 
 // forget deletes a replayed save from the spool (and does also, in the same
-// transaction), then its chunks.
+// transaction), then its chunks. A save already gone from the spool was settled by
+// another replica: also is not done again. It fails when another replica holds the
+// file's replay lease now.
 func (m *Manager) forget(seq string, rec spoolRec, also func(state.Tx) error) error {
 	if err := m.o.State.Update(func(tx state.Tx) error {
+		if err := m.checkReplayLease(tx, rec.FileID); err != nil {
+			return err
+		}
+		if b, err := tx.Get(bucketSpool, seq); err != nil || b == nil {
+			return err
+		}
 		if err := tx.Delete(bucketSpool, seq); err != nil {
 			return err
 		}
