@@ -385,3 +385,64 @@ func TestReplayLeaseOfADeadReplicaExpires(t *testing.T) {
 		t.Fatalf("lock = %q %v, want none", l, err)
 	}
 }
+
+// TestCoEditorJoiningOnOneReplicaDoesNotReviveASavedSession: a co-editor's status 1,
+// handled by one replica, reads the session record; the final status 2, handled by
+// another, saves and ends the session before the first writes the record back. The
+// ended session must stay ended: no record, the key saved, a new key for the next open.
+func TestCoEditorJoiningOnOneReplicaDoesNotReviveASavedSession(t *testing.T) {
+	r := newReplicas(t)
+	a, b := r.replica(), r.replica()
+	ctx := context.Background()
+	o, err := a.m.Open(ctx, r.fileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.m.Editing(ctx, o.Key, []string{"u1"}); err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	a.m.beforeSessionWrite = func() {
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+	}
+	joined := make(chan error, 1)
+	go func() { joined <- a.m.Editing(ctx, o.Key, []string{"u1", "u2"}) }()
+	select {
+	case <-entered:
+	case err := <-joined:
+		t.Fatalf("status 1 ended before writing the session back: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("status 1 never reached the session write")
+	}
+	fetch, _ := bytesFetch("final save")
+	if out, err := b.m.Save(ctx, o.Key, fetch, true, "u1", "u2"); err != nil || out != Saved {
+		t.Fatalf("final save on the other replica = %v %v, want saved", out, err)
+	}
+	close(release)
+	if err := <-joined; err != nil {
+		t.Fatalf("the co-editor's status 1: %v", err)
+	}
+	if got := r.content(b); got != "final save" {
+		t.Fatalf("content = %q", got)
+	}
+	if s, err := b.m.session(r.fileID); err != nil || s != nil {
+		t.Errorf("session record after the final save = %+v %v, want none", s, err)
+	}
+	if k, err := b.m.keyOf(o.Key); err != nil || k.State != keySaved {
+		t.Errorf("key after the final save = %+v %v, want saved", k, err)
+	}
+	if l, err := b.store.GetLock(ctx, r.fileID); err != nil || l != "" {
+		t.Errorf("lock after the final save = %q %v, want none", l, err)
+	}
+	o2, err := b.m.Open(ctx, r.fileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o2.Key == o.Key || !o2.Edit {
+		t.Errorf("open after the final save = key %q edit %v, want a new key for editing (old %q)", o2.Key, o2.Edit, o.Key)
+	}
+}

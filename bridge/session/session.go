@@ -158,6 +158,10 @@ type Manager struct {
 	files keymutex.Map // serialises everything done for one file
 	spool sync.Mutex   // one replay at a time
 
+	// beforeSessionWrite, set by tests, runs in Editing's transaction between reading
+	// a session record and writing it back.
+	beforeSessionWrite func()
+
 	pmu     sync.Mutex
 	pending map[string]int // file id → spooled saves, as last seen
 	waiting atomic.Int64   // their sum: most requests need to look no further
@@ -337,6 +341,19 @@ func (m *Manager) FileOf(key string) (string, error) {
 // end DS's editing of key. A late status 1 of a key whose final save landed changes
 // nothing.
 func (m *Manager) Editing(ctx context.Context, key string, users []string) error {
+	for range 3 {
+		if err := m.editing(ctx, key, users); !errors.Is(err, errSessionChanged) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: its session kept changing on other replicas", ErrLockedElsewhere)
+}
+
+// errSessionChanged: the session record changed (another replica ended or replaced
+// it) between Editing's first look and its write; Editing starts again.
+var errSessionChanged = errors.New("session: the session changed meanwhile")
+
+func (m *Manager) editing(ctx context.Context, key string, users []string) error {
 	k, err := m.keyOf(key)
 	if err != nil {
 		return err
@@ -354,10 +371,7 @@ func (m *Manager) Editing(ctx context.Context, key string, users []string) error
 		return err
 	}
 	now := m.now()
-	if sess != nil && sess.Release && sess.Key == key {
-		sess.Release = false // a session reopened under its key: the lock is still its own
-	}
-	if sess != nil && sess.Release {
+	if sess != nil && sess.Release && sess.Key != key {
 		if sess, err = m.retryRelease(ctx, k.FileID); err != nil {
 			return err
 		}
@@ -369,8 +383,28 @@ func (m *Manager) Editing(ctx context.Context, key string, users []string) error
 		if sess.Key != key {
 			return ErrLockedElsewhere
 		}
-		sess.Users, sess.Active = users, now
-		return m.putSession(k.FileID, sess)
+		// One transaction from the read to the write: the final save on another
+		// replica may end the session meanwhile, and a record written back would
+		// revive it (new opens would get its saved key).
+		return m.o.State.Update(func(tx state.Tx) error {
+			k, err := getKey(tx, key)
+			if err != nil || k == nil || k.State == keySaved {
+				return err // a late status 1
+			}
+			cur, err := getSession(tx, k.FileID)
+			if err != nil {
+				return err
+			}
+			if cur == nil || cur.Key != key {
+				return errSessionChanged
+			}
+			if m.beforeSessionWrite != nil {
+				m.beforeSessionWrite()
+			}
+			cur.Release = false // a session reopened under its key: the lock is still its own
+			cur.Users, cur.Active = users, now
+			return putJSON(tx, bucketSessions, k.FileID, cur)
+		})
 	}
 	f, err := m.o.Storage.Stat(ctx, k.FileID)
 	if err != nil {
