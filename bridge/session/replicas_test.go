@@ -446,3 +446,64 @@ func TestCoEditorJoiningOnOneReplicaDoesNotReviveASavedSession(t *testing.T) {
 		t.Errorf("open after the final save = key %q edit %v, want a new key for editing (old %q)", o2.Key, o2.Edit, o.Key)
 	}
 }
+
+// TestSessionClosedOnOneReplicaWhileAnotherReplaysItsLastSave: status 4 on one replica
+// reads a session whose forcesave waits in the spool; another replica replays that
+// save before the first writes the session back as closing. The session must still
+// end: its lock released, not held for a save that already landed.
+func TestSessionClosedOnOneReplicaWhileAnotherReplaysItsLastSave(t *testing.T) {
+	r := newReplicas(t)
+	a, b := r.replica(), r.replica()
+	ctx := context.Background()
+	o, err := a.m.Open(ctx, r.fileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.m.Editing(ctx, o.Key, []string{"u1"}); err != nil {
+		t.Fatal(err)
+	}
+	a.store.failPut.Store(true)
+	fetch, _ := bytesFetch("forcesaved")
+	if out, err := a.m.Save(ctx, o.Key, fetch, false); err != nil || out != Spooled {
+		t.Fatalf("forcesave = %v %v, want spooled", out, err)
+	}
+	a.store.failPut.Store(false)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	a.m.beforeSessionWrite = func() {
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- a.m.Ended(ctx, o.Key) }()
+	select {
+	case <-entered:
+	case err := <-ended:
+		t.Fatalf("status 4 ended before writing the session back: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("status 4 never reached the session write")
+	}
+	b.m.loadPending()
+	if err := b.m.Replay(ctx); err != nil {
+		t.Fatalf("replay on the other replica: %v", err)
+	}
+	close(release)
+	if err := <-ended; err != nil {
+		t.Fatalf("status 4: %v", err)
+	}
+	b.m.Replay(ctx) // anything left waiting would land now
+	if got := r.content(b); got != "forcesaved" {
+		t.Errorf("content = %q", got)
+	}
+	if l, err := b.store.GetLock(ctx, r.fileID); err != nil || l != "" {
+		t.Errorf("lock after the session closed and its save landed = %q %v, want none", l, err)
+	}
+	if s, err := b.m.session(r.fileID); err != nil || s != nil {
+		t.Errorf("session record = %+v %v, want none", s, err)
+	}
+	if o2, err := b.m.Open(ctx, r.fileID); err != nil || !o2.Edit {
+		t.Errorf("open after = %+v %v, want editable", o2, err)
+	}
+}

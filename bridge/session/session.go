@@ -158,8 +158,8 @@ type Manager struct {
 	files keymutex.Map // serialises everything done for one file
 	spool sync.Mutex   // one replay at a time
 
-	// beforeSessionWrite, set by tests, runs in Editing's transaction between reading
-	// a session record and writing it back.
+	// beforeSessionWrite, set by tests, runs in the transactions of Editing and Ended
+	// between reading a session record and writing it back.
 	beforeSessionWrite func()
 
 	pmu     sync.Mutex
@@ -450,16 +450,26 @@ func (m *Manager) Ended(ctx context.Context, key string) error {
 	}
 	unlock := m.files.Lock(k.FileID)
 	defer unlock()
-	sess, err := m.session(k.FileID)
-	if err != nil {
+	// A spooled forcesave still holds the lock: end once it lands. Read and marked in
+	// one transaction: a replica replaying that save meanwhile must not see its count
+	// written back (the session would wait for it for ever).
+	var sess *sessionRec
+	closing := false
+	if err := m.o.State.Update(func(tx state.Tx) error {
+		var err error
+		closing = false
+		if sess, err = getSession(tx, k.FileID); err != nil || sess == nil || sess.Key != key || sess.Pending == 0 {
+			return err
+		}
+		if m.beforeSessionWrite != nil {
+			m.beforeSessionWrite()
+		}
+		sess.Closing, closing = true, true
+		return putJSON(tx, bucketSessions, k.FileID, sess)
+	}); err != nil || closing {
 		return err
 	}
 	if sess != nil && sess.Key == key {
-		if sess.Pending > 0 {
-			// A spooled forcesave still holds the lock; end once it lands.
-			sess.Closing = true
-			return m.putSession(k.FileID, sess)
-		}
 		if err := m.finish(ctx, k.FileID, sess, nil); err != nil {
 			return err
 		}
