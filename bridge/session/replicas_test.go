@@ -507,3 +507,53 @@ func TestSessionClosedOnOneReplicaWhileAnotherReplaysItsLastSave(t *testing.T) {
 		t.Errorf("open after = %+v %v, want editable", o2, err)
 	}
 }
+
+// TestLockRefreshOnOneReplicaDoesNotReviveASavedSession: a replica refreshing a
+// session's lock reads its record; the final save on another replica ends the session
+// before the first writes the refresh time back. The session must stay ended.
+func TestLockRefreshOnOneReplicaDoesNotReviveASavedSession(t *testing.T) {
+	r := newReplicas(t)
+	a, b := r.replica(), r.replica()
+	ctx := context.Background()
+	o, err := a.m.Open(ctx, r.fileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.m.Editing(ctx, o.Key, []string{"u1"}); err != nil {
+		t.Fatal(err)
+	}
+	r.advance(a.m.o.RefreshEvery)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	a.m.beforeSessionWrite = func() {
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+	}
+	refreshed := make(chan struct{})
+	go func() { a.m.RefreshLocks(ctx); close(refreshed) }()
+	select {
+	case <-entered:
+	case <-refreshed:
+		t.Fatal("the refresh ended before writing the session back")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the refresh never reached the session write")
+	}
+	fetch, _ := bytesFetch("final save")
+	if out, err := b.m.Save(ctx, o.Key, fetch, true); err != nil || out != Saved {
+		t.Fatalf("final save on the other replica = %v %v, want saved", out, err)
+	}
+	close(release)
+	<-refreshed
+	if s, err := b.m.session(r.fileID); err != nil || s != nil {
+		t.Errorf("session record after the final save = %+v %v, want none", s, err)
+	}
+	o2, err := b.m.Open(ctx, r.fileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o2.Key == o.Key || !o2.Edit {
+		t.Errorf("open after the final save = key %q edit %v, want a new key for editing (old %q)", o2.Key, o2.Edit, o.Key)
+	}
+}

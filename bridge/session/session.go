@@ -158,8 +158,8 @@ type Manager struct {
 	files keymutex.Map // serialises everything done for one file
 	spool sync.Mutex   // one replay at a time
 
-	// beforeSessionWrite, set by tests, runs in the transactions of Editing and Ended
-	// between reading a session record and writing it back.
+	// beforeSessionWrite, set by tests, runs in the transactions of Editing, Ended and
+	// RefreshLocks between reading a session record and writing it back.
 	beforeSessionWrite func()
 
 	pmu     sync.Mutex

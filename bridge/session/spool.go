@@ -555,11 +555,20 @@ func (m *Manager) RefreshLocks(ctx context.Context) {
 			m.emit(Event{Kind: EventLockRefresh, FileID: fileID, Key: s.Key, Err: err})
 			continue
 		}
+		// Read and written back in one transaction: another replica may end the
+		// session meanwhile, and a record written back would revive it.
 		unlock := m.files.Lock(fileID)
-		if cur, err := m.session(fileID); err == nil && cur != nil && cur.Key == s.Key {
+		m.o.State.Update(func(tx state.Tx) error {
+			cur, err := getSession(tx, fileID)
+			if err != nil || cur == nil || cur.Key != s.Key {
+				return err
+			}
+			if m.beforeSessionWrite != nil {
+				m.beforeSessionWrite()
+			}
 			cur.Refreshed = now
-			m.putSession(fileID, cur)
-		}
+			return putJSON(tx, bucketSessions, fileID, cur)
+		})
 		unlock()
 	}
 }
