@@ -94,7 +94,17 @@ func answers(m *Manager, ctx context.Context, fileID string) bool {
 // counts it no more, and a closing session whose last save it was ends.
 func (m *Manager) recover(ctx context.Context, seq string, rec spoolRec, reason string) error {
 	rec.Recovered, rec.RecoveredAt, rec.Reason = true, m.now(), reason
+	var gone bool
 	if err := m.o.State.Update(func(tx state.Tx) error {
+		if err := m.checkReplayLease(tx, rec.FileID); err != nil {
+			return err
+		}
+		// Settled by another replica meanwhile: nothing to keep, nothing to count.
+		var was spoolRec
+		ok, err := getJSON(tx, bucketSpool, seq, &was)
+		if gone = err == nil && (!ok || was.Recovered); err != nil || gone {
+			return err
+		}
 		if err := putJSON(tx, bucketSpool, seq, rec); err != nil || rec.WOPI {
 			return err
 		}
@@ -106,7 +116,7 @@ func (m *Manager) recover(ctx context.Context, seq string, rec spoolRec, reason 
 			cur.Pending--
 		}
 		return putJSON(tx, bucketSessions, rec.FileID, cur)
-	}); err != nil {
+	}); err != nil || gone {
 		return err
 	}
 	m.addPending(rec.FileID, -1)

@@ -62,6 +62,9 @@ const (
 	bucketSpool     = "docs.spool"     // sequence → spoolRec
 	bucketSpoolData = "docs.spooldata" // sequence/chunk → bytes
 	bucketSeq       = "docs.seq"       // "spool" → last sequence
+	// sequence → when its writer last wrote a chunk (RFC 3339): a save being spooled,
+	// whose record is not written yet (see writeLease).
+	bucketSpoolWriting = "docs.spoolwriting"
 )
 
 // Key states.
@@ -150,9 +153,14 @@ const (
 // Manager owns the Docs API sessions. It is safe for concurrent use.
 type Manager struct {
 	o     Options
+	id    string // this replica, in leases of the state store
 	now   func() time.Time
 	files keymutex.Map // serialises everything done for one file
 	spool sync.Mutex   // one replay at a time
+
+	// beforeSessionWrite, set by tests, runs in the transactions of Editing, Ended and
+	// RefreshLocks between reading a session record and writing it back.
+	beforeSessionWrite func()
 
 	pmu     sync.Mutex
 	pending map[string]int // file id → spooled saves, as last seen
@@ -179,7 +187,7 @@ func New(o Options) (*Manager, error) {
 	if o.ResolveAfter <= 0 {
 		o.ResolveAfter = 3
 	}
-	m := &Manager{o: o, now: o.Now}
+	m := &Manager{o: o, now: o.Now, id: newOwnerID()}
 	if m.now == nil {
 		m.now = time.Now
 	}
@@ -333,6 +341,19 @@ func (m *Manager) FileOf(key string) (string, error) {
 // end DS's editing of key. A late status 1 of a key whose final save landed changes
 // nothing.
 func (m *Manager) Editing(ctx context.Context, key string, users []string) error {
+	for range 3 {
+		if err := m.editing(ctx, key, users); !errors.Is(err, errSessionChanged) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: its session kept changing on other replicas", ErrLockedElsewhere)
+}
+
+// errSessionChanged: the session record changed (another replica ended or replaced
+// it) between Editing's first look and its write; Editing starts again.
+var errSessionChanged = errors.New("session: the session changed meanwhile")
+
+func (m *Manager) editing(ctx context.Context, key string, users []string) error {
 	k, err := m.keyOf(key)
 	if err != nil {
 		return err
@@ -350,10 +371,7 @@ func (m *Manager) Editing(ctx context.Context, key string, users []string) error
 		return err
 	}
 	now := m.now()
-	if sess != nil && sess.Release && sess.Key == key {
-		sess.Release = false // a session reopened under its key: the lock is still its own
-	}
-	if sess != nil && sess.Release {
+	if sess != nil && sess.Release && sess.Key != key {
 		if sess, err = m.retryRelease(ctx, k.FileID); err != nil {
 			return err
 		}
@@ -365,8 +383,28 @@ func (m *Manager) Editing(ctx context.Context, key string, users []string) error
 		if sess.Key != key {
 			return ErrLockedElsewhere
 		}
-		sess.Users, sess.Active = users, now
-		return m.putSession(k.FileID, sess)
+		// One transaction from the read to the write: the final save on another
+		// replica may end the session meanwhile, and a record written back would
+		// revive it (new opens would get its saved key).
+		return m.o.State.Update(func(tx state.Tx) error {
+			k, err := getKey(tx, key)
+			if err != nil || k == nil || k.State == keySaved {
+				return err // a late status 1
+			}
+			cur, err := getSession(tx, k.FileID)
+			if err != nil {
+				return err
+			}
+			if cur == nil || cur.Key != key {
+				return errSessionChanged
+			}
+			if m.beforeSessionWrite != nil {
+				m.beforeSessionWrite()
+			}
+			cur.Release = false // a session reopened under its key: the lock is still its own
+			cur.Users, cur.Active = users, now
+			return putJSON(tx, bucketSessions, k.FileID, cur)
+		})
 	}
 	f, err := m.o.Storage.Stat(ctx, k.FileID)
 	if err != nil {
@@ -412,16 +450,26 @@ func (m *Manager) Ended(ctx context.Context, key string) error {
 	}
 	unlock := m.files.Lock(k.FileID)
 	defer unlock()
-	sess, err := m.session(k.FileID)
-	if err != nil {
+	// A spooled forcesave still holds the lock: end once it lands. Read and marked in
+	// one transaction: a replica replaying that save meanwhile must not see its count
+	// written back (the session would wait for it for ever).
+	var sess *sessionRec
+	closing := false
+	if err := m.o.State.Update(func(tx state.Tx) error {
+		var err error
+		closing = false
+		if sess, err = getSession(tx, k.FileID); err != nil || sess == nil || sess.Key != key || sess.Pending == 0 {
+			return err
+		}
+		if m.beforeSessionWrite != nil {
+			m.beforeSessionWrite()
+		}
+		sess.Closing, closing = true, true
+		return putJSON(tx, bucketSessions, k.FileID, sess)
+	}); err != nil || closing {
 		return err
 	}
 	if sess != nil && sess.Key == key {
-		if sess.Pending > 0 {
-			// A spooled forcesave still holds the lock; end once it lands.
-			sess.Closing = true
-			return m.putSession(k.FileID, sess)
-		}
 		if err := m.finish(ctx, k.FileID, sess, nil); err != nil {
 			return err
 		}

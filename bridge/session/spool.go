@@ -96,6 +96,12 @@ func (m *Manager) spoolSave(ctx context.Context, key, fileID string, sess *sessi
 // keep writes body to the spool as the save rec describes (its chunks, size and time
 // filled in), with also done in the transaction that writes the record: the save is
 // spooled once that commits. Failing, it leaves nothing behind.
+//
+// While it writes, the save holds a write lease (bucketSpoolWriting) that every chunk
+// write renews and the record's transaction ends; a replica cleaning up orphaned chunks
+// leaves the chunks of a live lease alone. A lease taken from a writer (it wrote nothing
+// for writeLease) fences it: its next chunk or its record fails, so a save whose chunks
+// were dropped is never acknowledged.
 func (m *Manager) keep(rec spoolRec, body io.Reader, cause error, also func(state.Tx) error) error {
 	seq, err := m.nextSeq()
 	if err == nil {
@@ -104,6 +110,12 @@ func (m *Manager) keep(rec spoolRec, body io.Reader, cause error, also func(stat
 	if err == nil {
 		rec.Created = m.now()
 		err = m.o.State.Update(func(tx state.Tx) error {
+			if err := m.holdsWriteLease(tx, seq, false); err != nil {
+				return err
+			}
+			if err := tx.Delete(bucketSpoolWriting, seq); err != nil {
+				return err
+			}
 			if err := putJSON(tx, bucketSpool, seq, rec); err != nil || also == nil {
 				return err
 			}
@@ -113,6 +125,7 @@ func (m *Manager) keep(rec spoolRec, body io.Reader, cause error, also func(stat
 	if err != nil {
 		if seq != "" {
 			m.dropChunks(seq)
+			m.o.State.Update(func(tx state.Tx) error { return tx.Delete(bucketSpoolWriting, seq) })
 		}
 		return fmt.Errorf("%w: spool: %v (storage: %v)", ErrNotSafe, err, cause)
 	}
@@ -121,6 +134,36 @@ func (m *Manager) keep(rec spoolRec, body io.Reader, cause error, also func(stat
 	return nil
 }
 
+// writeLease is how long a save being spooled may write no chunk before a starting
+// replica takes its chunks for the leftovers of a crash. Chunks are written as the
+// body arrives, so this only has to exceed the longest stall of a body that still
+// completes; the lease fences its writer, so a longer stall costs that save (not
+// acknowledged, DS retries it), never an acknowledged one.
+const writeLease = 15 * time.Minute
+
+var errWriteLeaseLost = errors.New("session: the spool write lease of this save was taken (no chunk written for too long)")
+
+// holdsWriteLease checks, in tx, that the save seq still holds its write lease, and
+// renews it when renew is set and a quarter of it has passed (renewing on every chunk
+// would make concurrent spoolers' transactions conflict for nothing).
+func (m *Manager) holdsWriteLease(tx state.Tx, seq string, renew bool) error {
+	b, err := tx.Get(bucketSpoolWriting, seq)
+	if err != nil {
+		return err
+	}
+	if b == nil {
+		return errWriteLeaseLost
+	}
+	if !renew {
+		return nil
+	}
+	if at, err := time.Parse(time.RFC3339Nano, string(b)); err == nil && m.now().Sub(at) < writeLease/4 {
+		return nil
+	}
+	return tx.Put(bucketSpoolWriting, seq, []byte(m.now().UTC().Format(time.RFC3339Nano)))
+}
+
+// nextSeq allocates the sequence of a new spooled save, with its write lease.
 func (m *Manager) nextSeq() (string, error) {
 	var seq string
 	err := m.o.State.Update(func(tx state.Tx) error {
@@ -131,6 +174,9 @@ func (m *Manager) nextSeq() (string, error) {
 		n, _ := strconv.ParseUint(string(b), 10, 64)
 		n++
 		seq = fmt.Sprintf("%020d", n)
+		if err := tx.Put(bucketSpoolWriting, seq, []byte(m.now().UTC().Format(time.RFC3339Nano))); err != nil {
+			return err
+		}
 		return tx.Put(bucketSeq, "spool", []byte(strconv.FormatUint(n, 10)))
 	})
 	return seq, err
@@ -148,7 +194,12 @@ func (m *Manager) writeChunks(seq string, r io.Reader) (int, int64, error) {
 				return 0, 0, storage.ErrTooLarge
 			}
 			chunk := buf[:k]
-			if perr := m.o.State.Update(func(tx state.Tx) error { return tx.Put(bucketSpoolData, chunkKey(seq, n), chunk) }); perr != nil {
+			if perr := m.o.State.Update(func(tx state.Tx) error {
+				if err := m.holdsWriteLease(tx, seq, true); err != nil {
+					return err
+				}
+				return tx.Put(bucketSpoolData, chunkKey(seq, n), chunk)
+			}); perr != nil {
 				return 0, 0, perr
 			}
 			n++
@@ -251,7 +302,8 @@ func (m *Manager) replayFailed(ctx context.Context, e spoolEntry, cause error) e
 }
 
 // Replay tries to write every spooled save to storage, oldest first. A file whose save
-// still fails keeps its later saves waiting, so they land in order.
+// still fails keeps its later saves waiting, so they land in order. A file whose saves
+// another replica is replaying now is left to it (see lease.go).
 func (m *Manager) Replay(ctx context.Context) error {
 	m.spool.Lock()
 	defer m.spool.Unlock()
@@ -265,9 +317,15 @@ func (m *Manager) Replay(ctx context.Context) error {
 		if failed[e.rec.FileID] || ctx.Err() != nil {
 			continue
 		}
-		if err := m.replayOne(ctx, e.seq, e.rec); err != nil {
-			if err = m.replayFailed(ctx, e, err); err != nil {
-				failed[e.rec.FileID] = true
+		err := m.underReplayLease(e.rec.FileID, func() error {
+			if err := m.replayOne(ctx, e.seq, e.rec); err != nil {
+				return m.replayFailed(ctx, e, err)
+			}
+			return nil
+		})
+		if err != nil {
+			failed[e.rec.FileID] = true
+			if !errors.Is(err, errReplayBusy) {
 				errs = append(errs, err)
 			}
 		}
@@ -374,9 +432,17 @@ func (m *Manager) settleDocs(ctx context.Context, seq string, rec spoolRec, outc
 }
 
 // forget deletes a replayed save from the spool (and does also, in the same
-// transaction), then its chunks.
+// transaction), then its chunks. A save already gone from the spool was settled by
+// another replica: also is not done again. It fails when another replica holds the
+// file's replay lease now.
 func (m *Manager) forget(seq string, rec spoolRec, also func(state.Tx) error) error {
 	if err := m.o.State.Update(func(tx state.Tx) error {
+		if err := m.checkReplayLease(tx, rec.FileID); err != nil {
+			return err
+		}
+		if b, err := tx.Get(bucketSpool, seq); err != nil || b == nil {
+			return err
+		}
 		if err := tx.Delete(bucketSpool, seq); err != nil {
 			return err
 		}
@@ -489,29 +555,62 @@ func (m *Manager) RefreshLocks(ctx context.Context) {
 			m.emit(Event{Kind: EventLockRefresh, FileID: fileID, Key: s.Key, Err: err})
 			continue
 		}
+		// Read and written back in one transaction: another replica may end the
+		// session meanwhile, and a record written back would revive it.
 		unlock := m.files.Lock(fileID)
-		if cur, err := m.session(fileID); err == nil && cur != nil && cur.Key == s.Key {
+		m.o.State.Update(func(tx state.Tx) error {
+			cur, err := getSession(tx, fileID)
+			if err != nil || cur == nil || cur.Key != s.Key {
+				return err
+			}
+			if m.beforeSessionWrite != nil {
+				m.beforeSessionWrite()
+			}
 			cur.Refreshed = now
-			m.putSession(fileID, cur)
-		}
+			return putJSON(tx, bucketSessions, fileID, cur)
+		})
 		unlock()
 	}
 }
 
 // dropOrphanChunks removes chunks whose spool record was never written (a crash while
-// spooling, before the save was acknowledged).
+// spooling, before the save was acknowledged). Chunks of a save that another replica
+// is spooling right now hold a live write lease (see keep) and stay; a lease that
+// expired is taken in the same transaction that finds no record, which fences its
+// writer.
 func (m *Manager) dropOrphanChunks() {
-	orphans := map[string]bool{}
+	seqs := map[string]bool{}
 	m.o.State.View(func(tx state.Tx) error {
 		return tx.ForEach(bucketSpoolData, func(k string, _ []byte) error {
 			seq, _, _ := strings.Cut(k, "/")
-			if b, err := tx.Get(bucketSpool, seq); err == nil && b == nil {
-				orphans[seq] = true
-			}
+			seqs[seq] = true
 			return nil
 		})
 	})
-	for seq := range orphans {
-		m.dropChunks(seq)
+	now := m.now()
+	for seq := range seqs {
+		orphan := false
+		if err := m.o.State.Update(func(tx state.Tx) error {
+			orphan = false
+			if b, err := tx.Get(bucketSpool, seq); err != nil || b != nil {
+				return err
+			}
+			b, err := tx.Get(bucketSpoolWriting, seq)
+			if err != nil {
+				return err
+			}
+			if b != nil {
+				if at, err := time.Parse(time.RFC3339Nano, string(b)); err == nil && now.Sub(at) < writeLease {
+					return nil // being written
+				}
+				if err := tx.Delete(bucketSpoolWriting, seq); err != nil {
+					return err
+				}
+			}
+			orphan = true
+			return nil
+		}); err == nil && orphan {
+			m.dropChunks(seq)
+		}
 	}
 }

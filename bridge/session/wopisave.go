@@ -74,10 +74,13 @@ func (m *Manager) Flush(ctx context.Context, fileID string) error {
 		return err
 	}
 	for _, e := range entries {
-		if err := m.replayOne(ctx, e.seq, e.rec); err != nil {
-			if err = m.replayFailed(ctx, e, err); err != nil {
-				return fmt.Errorf("%w: %w", ErrSavePending, err)
+		if err := m.underReplayLease(fileID, func() error {
+			if err := m.replayOne(ctx, e.seq, e.rec); err != nil {
+				return m.replayFailed(ctx, e, err)
 			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("%w: %w", ErrSavePending, err)
 		}
 	}
 	return nil

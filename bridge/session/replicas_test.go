@@ -1,0 +1,559 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wopibridge/wopibridge/bridge/state"
+	"github.com/wopibridge/wopibridge/bridge/state/redistest"
+	"github.com/wopibridge/wopibridge/bridge/storage"
+	"github.com/wopibridge/wopibridge/bridge/storage/fs"
+)
+
+// replicas are bridges sharing one real Redis state and one data directory, as
+// several replicas behind a load balancer do. Each has its own Redis client, storage
+// backend and Manager; they share only what Redis and the directory hold.
+type replicas struct {
+	t      *testing.T
+	srv    *redistest.Server
+	dir    string
+	mu     sync.Mutex
+	now    time.Time
+	fileID string
+}
+
+func newReplicas(t *testing.T) *replicas {
+	t.Helper()
+	r := &replicas{t: t, srv: redistest.Start(t), dir: t.TempDir(), now: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	a := r.replica()
+	root, err := a.store.Root(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := a.store.Create(context.Background(), root.ID, "report.docx", strings.NewReader("v1"), false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.fileID = f.ID
+	return r
+}
+
+type replica struct {
+	st    state.Store
+	store *faulty
+	m     *Manager
+}
+
+// replica starts one more bridge on the shared state; its Manager is made but not
+// run (the test calls what Run would).
+func (r *replicas) replica() *replica {
+	r.t.Helper()
+	st, err := state.OpenRedis(r.srv.URL(0))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { st.Close() })
+	clock := r.clock
+	backend, err := fs.New(fs.Options{Root: filepath.Join(r.dir, "data"), State: st, Now: clock})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	f := &faulty{Backend: backend}
+	m, err := New(Options{Storage: f, State: st, KeyPrefix: "t", Now: clock, ChunkSize: 4})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return &replica{st: st, store: f, m: m}
+}
+
+func (r *replicas) clock() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.now
+}
+
+func (r *replicas) advance(d time.Duration) {
+	r.mu.Lock()
+	r.now = r.now.Add(d)
+	r.mu.Unlock()
+}
+
+func (r *replicas) content(x *replica) string {
+	r.t.Helper()
+	rc, _, err := x.store.Open(context.Background(), r.fileID)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return string(b)
+}
+
+// heldBody gives its first n bytes, then waits for release before giving the rest:
+// a download from DS that stalls between two spool chunks.
+type heldBody struct {
+	r       io.Reader
+	n       int
+	reached chan struct{}
+	release chan struct{}
+}
+
+func newHeldBody(s string, n int) *heldBody {
+	return &heldBody{r: strings.NewReader(s), n: n, reached: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (h *heldBody) Read(p []byte) (int, error) {
+	if h.n == 0 {
+		close(h.reached)
+		<-h.release
+		h.n = -1
+	}
+	if h.n > 0 && len(p) > h.n {
+		p = p[:h.n]
+	}
+	k, err := h.r.Read(p)
+	if h.n > 0 {
+		h.n -= k
+	}
+	return k, err
+}
+
+func (h *heldBody) Close() error { return nil }
+
+// TestStartingReplicaKeepsChunksAnotherIsSpooling: a replica that starts while another
+// is in the middle of spooling a save (some chunks written, its record not yet) must
+// leave those chunks alone: the save is acknowledged and must replay whole.
+func TestStartingReplicaKeepsChunksAnotherIsSpooling(t *testing.T) {
+	r := newReplicas(t)
+	a := r.replica()
+	ctx := context.Background()
+	const lock = "ds-lock"
+	if _, err := a.store.Lock(ctx, r.fileID, lock); err != nil {
+		t.Fatal(err)
+	}
+	const saved = "the whole document, many chunks long"
+	body := newHeldBody(saved, 8) // two chunks of 4, then the body stalls
+	done := make(chan error, 1)
+	go func() { done <- a.m.SpoolPut(ctx, r.fileID, lock, "u1", "", body, false, errDiskFull) }()
+	select {
+	case <-body.reached:
+	case err := <-done:
+		t.Fatalf("spooling ended before its body stalled: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("spooling never reached the stall")
+	}
+	// The first two chunks are written before the third read.
+	deadline := time.Now().Add(10 * time.Second)
+	for chunks := 0; chunks < 2; {
+		chunks = 0
+		a.st.View(func(tx state.Tx) error {
+			return tx.ForEach(bucketSpoolData, func(string, []byte) error { chunks++; return nil })
+		})
+		if time.Now().After(deadline) {
+			t.Fatalf("%d chunks spooled before the stall, want 2", chunks)
+		}
+	}
+
+	b := r.replica() // another replica starts, a minute later
+	r.advance(time.Minute)
+	b.m.dropOrphanChunks()
+
+	close(body.release)
+	if err := <-done; err != nil {
+		t.Fatalf("spooling the save: %v", err)
+	}
+	if err := b.m.Replay(ctx); err != nil {
+		t.Fatalf("replaying the acknowledged save: %v", err)
+	}
+	if got := r.content(b); got != saved {
+		t.Fatalf("content after replay = %q, want %q", got, saved)
+	}
+	if n, err := b.m.Pending(); err != nil || n != 0 {
+		t.Fatalf("pending after replay = %d %v", n, err)
+	}
+	if l, err := b.store.GetLock(ctx, r.fileID); err != nil || l != lock {
+		t.Fatalf("lock after replay = %q %v, want DS's %q still", l, err, lock)
+	}
+}
+
+// TestStalledSpoolWriteLosesItsLeaseAndIsNotAcknowledged: chunks whose writer wrote
+// nothing for longer than the write lease are dropped by a starting replica, and the
+// writer, when it resumes, fails instead of acknowledging a save it no longer has.
+func TestStalledSpoolWriteLosesItsLeaseAndIsNotAcknowledged(t *testing.T) {
+	r := newReplicas(t)
+	a := r.replica()
+	ctx := context.Background()
+	body := newHeldBody("bytes that stall for too long", 8)
+	done := make(chan error, 1)
+	go func() { done <- a.m.SpoolPut(ctx, r.fileID, "ds-lock", "u1", "", body, false, errDiskFull) }()
+	<-body.reached
+	chunks := func() int {
+		n := 0
+		a.st.View(func(tx state.Tx) error {
+			return tx.ForEach(bucketSpoolData, func(string, []byte) error { n++; return nil })
+		})
+		return n
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for chunks() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d chunks spooled before the stall, want 2", chunks())
+		}
+	}
+	b := r.replica()
+	r.advance(writeLease + time.Minute)
+	b.m.dropOrphanChunks()
+	if n := chunks(); n != 0 {
+		t.Fatalf("%d chunks of an expired write left behind", n)
+	}
+	close(body.release)
+	if err := <-done; !errors.Is(err, ErrNotSafe) {
+		t.Fatalf("spooling after losing its lease = %v, want ErrNotSafe", err)
+	}
+	if n, err := b.m.Pending(); err != nil || n != 0 {
+		t.Fatalf("pending = %d %v, want 0", n, err)
+	}
+	if n := chunks(); n != 0 {
+		t.Fatalf("%d chunks left behind by the fenced write", n)
+	}
+}
+
+// heldPut holds the first Put until released: a slow write to storage.
+type heldPut struct {
+	storage.Backend
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *heldPut) Put(ctx context.Context, id, lockID string, body io.Reader, limit int64) (storage.File, error) {
+	h.once.Do(func() {
+		close(h.entered)
+		<-h.release
+	})
+	return h.Backend.Put(ctx, id, lockID, body, limit)
+}
+
+// TestOneReplayOfAFileAcrossReplicas: while one replica replays a file's waiting saves
+// (its write to storage held), another replica's replay must write none of them: not
+// the later save before the earlier one, not a save twice, and the session must end
+// (its lock released) only once, after its last save landed.
+func TestOneReplayOfAFileAcrossReplicas(t *testing.T) {
+	r := newReplicas(t)
+	a := r.replica()
+	ctx := context.Background()
+	o, err := a.m.Open(ctx, r.fileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.m.Editing(ctx, o.Key, []string{"u1"}); err != nil {
+		t.Fatal(err)
+	}
+	a.store.failPut.Store(true)
+	first, _ := bytesFetch("first save")
+	if out, err := a.m.Save(ctx, o.Key, first, false); err != nil || out != Spooled {
+		t.Fatalf("first save = %v %v, want spooled", out, err)
+	}
+	last, _ := bytesFetch("last save")
+	if out, err := a.m.Save(ctx, o.Key, last, true); err != nil || out != Spooled {
+		t.Fatalf("last save = %v %v, want spooled", out, err)
+	}
+	a.store.failPut.Store(false)
+	hold := &heldPut{Backend: a.store.Backend, entered: make(chan struct{}), release: make(chan struct{})}
+	a.store.Backend = hold
+	a.store.puts.Store(0)
+
+	replayed := make(chan error, 1)
+	go func() { replayed <- a.m.Replay(ctx) }()
+	select {
+	case <-hold.entered:
+	case err := <-replayed:
+		t.Fatalf("replay ended before writing: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("replay never reached storage")
+	}
+
+	b := r.replica()
+	berr := b.m.Replay(ctx) // while a's write is held
+	if n := b.store.puts.Load(); n != 0 {
+		t.Errorf("the second replica wrote %d saves while the first replayed them", n)
+	}
+	close(hold.release)
+	if err := <-replayed; err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	if berr != nil {
+		t.Logf("second replica's replay: %v", berr)
+	}
+	if err := b.m.Replay(ctx); err != nil {
+		t.Fatalf("replay after: %v", err)
+	}
+	if got := r.content(b); got != "last save" {
+		t.Errorf("content = %q, want the last save", got)
+	}
+	files, _, err := b.store.List(ctx, mustRoot(t, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 {
+		var names []string
+		for _, f := range files {
+			names = append(names, f.Name)
+		}
+		t.Errorf("files = %q, want the document alone (no conflict copy)", names)
+	}
+	if n := a.store.puts.Load() + b.store.puts.Load(); n != 2 {
+		t.Errorf("%d writes to storage, want 2 (each save once)", n)
+	}
+	if l, err := b.store.GetLock(ctx, r.fileID); err != nil || l != "" {
+		t.Errorf("lock after the last save = %q %v, want none", l, err)
+	}
+	if n, err := b.m.Pending(); err != nil || n != 0 {
+		t.Errorf("pending = %d %v", n, err)
+	}
+	if s, err := b.m.session(r.fileID); err != nil || s != nil {
+		t.Errorf("session record after the last save = %+v %v, want none", s, err)
+	}
+	if k, err := b.m.keyOf(o.Key); err != nil || k == nil || k.State != keySaved {
+		t.Errorf("key after the last save = %+v %v, want saved", k, err)
+	}
+}
+
+func mustRoot(t *testing.T, x *replica) string {
+	t.Helper()
+	root, err := x.store.Root(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root.ID
+}
+
+// TestReplayLeaseOfADeadReplicaExpires: a replica that died while replaying a file
+// holds its lease no longer than replayLease; then another replays the file's saves.
+func TestReplayLeaseOfADeadReplicaExpires(t *testing.T) {
+	r := newReplicas(t)
+	a := r.replica()
+	ctx := context.Background()
+	o, err := a.m.Open(ctx, r.fileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.m.Editing(ctx, o.Key, []string{"u1"}); err != nil {
+		t.Fatal(err)
+	}
+	a.store.failPut.Store(true)
+	fetch, _ := bytesFetch("saved while storage failed")
+	if out, err := a.m.Save(ctx, o.Key, fetch, true); err != nil || out != Spooled {
+		t.Fatalf("save = %v %v, want spooled", out, err)
+	}
+	// a dies in the middle of a replay of the file.
+	if err := a.st.Update(func(tx state.Tx) error {
+		return putJSON(tx, bucketReplaying, r.fileID, replayLeaseRec{Owner: "dead-replica", Expires: r.clock().Add(replayLease)})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b := r.replica()
+	if err := b.m.Replay(ctx); err != nil {
+		t.Fatalf("replay while another replica's lease lives: %v", err)
+	}
+	if got := r.content(b); got != "v1" || b.store.puts.Load() != 0 {
+		t.Fatalf("content = %q after %d writes while another replica's lease lived", got, b.store.puts.Load())
+	}
+	if n, err := b.m.Pending(); err != nil || n != 1 {
+		t.Fatalf("pending = %d %v, want 1", n, err)
+	}
+	r.advance(replayLease)
+	if err := b.m.Replay(ctx); err != nil {
+		t.Fatalf("replay once the lease expired: %v", err)
+	}
+	if got := r.content(b); got != "saved while storage failed" {
+		t.Fatalf("content after the lease expired = %q", got)
+	}
+	if n, err := b.m.Pending(); err != nil || n != 0 {
+		t.Fatalf("pending = %d %v, want 0", n, err)
+	}
+	if l, err := b.store.GetLock(ctx, r.fileID); err != nil || l != "" {
+		t.Fatalf("lock = %q %v, want none", l, err)
+	}
+}
+
+// TestCoEditorJoiningOnOneReplicaDoesNotReviveASavedSession: a co-editor's status 1,
+// handled by one replica, reads the session record; the final status 2, handled by
+// another, saves and ends the session before the first writes the record back. The
+// ended session must stay ended: no record, the key saved, a new key for the next open.
+func TestCoEditorJoiningOnOneReplicaDoesNotReviveASavedSession(t *testing.T) {
+	r := newReplicas(t)
+	a, b := r.replica(), r.replica()
+	ctx := context.Background()
+	o, err := a.m.Open(ctx, r.fileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.m.Editing(ctx, o.Key, []string{"u1"}); err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	a.m.beforeSessionWrite = func() {
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+	}
+	joined := make(chan error, 1)
+	go func() { joined <- a.m.Editing(ctx, o.Key, []string{"u1", "u2"}) }()
+	select {
+	case <-entered:
+	case err := <-joined:
+		t.Fatalf("status 1 ended before writing the session back: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("status 1 never reached the session write")
+	}
+	fetch, _ := bytesFetch("final save")
+	if out, err := b.m.Save(ctx, o.Key, fetch, true, "u1", "u2"); err != nil || out != Saved {
+		t.Fatalf("final save on the other replica = %v %v, want saved", out, err)
+	}
+	close(release)
+	if err := <-joined; err != nil {
+		t.Fatalf("the co-editor's status 1: %v", err)
+	}
+	if got := r.content(b); got != "final save" {
+		t.Fatalf("content = %q", got)
+	}
+	if s, err := b.m.session(r.fileID); err != nil || s != nil {
+		t.Errorf("session record after the final save = %+v %v, want none", s, err)
+	}
+	if k, err := b.m.keyOf(o.Key); err != nil || k.State != keySaved {
+		t.Errorf("key after the final save = %+v %v, want saved", k, err)
+	}
+	if l, err := b.store.GetLock(ctx, r.fileID); err != nil || l != "" {
+		t.Errorf("lock after the final save = %q %v, want none", l, err)
+	}
+	o2, err := b.m.Open(ctx, r.fileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o2.Key == o.Key || !o2.Edit {
+		t.Errorf("open after the final save = key %q edit %v, want a new key for editing (old %q)", o2.Key, o2.Edit, o.Key)
+	}
+}
+
+// TestSessionClosedOnOneReplicaWhileAnotherReplaysItsLastSave: status 4 on one replica
+// reads a session whose forcesave waits in the spool; another replica replays that
+// save before the first writes the session back as closing. The session must still
+// end: its lock released, not held for a save that already landed.
+func TestSessionClosedOnOneReplicaWhileAnotherReplaysItsLastSave(t *testing.T) {
+	r := newReplicas(t)
+	a, b := r.replica(), r.replica()
+	ctx := context.Background()
+	o, err := a.m.Open(ctx, r.fileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.m.Editing(ctx, o.Key, []string{"u1"}); err != nil {
+		t.Fatal(err)
+	}
+	a.store.failPut.Store(true)
+	fetch, _ := bytesFetch("forcesaved")
+	if out, err := a.m.Save(ctx, o.Key, fetch, false); err != nil || out != Spooled {
+		t.Fatalf("forcesave = %v %v, want spooled", out, err)
+	}
+	a.store.failPut.Store(false)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	a.m.beforeSessionWrite = func() {
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- a.m.Ended(ctx, o.Key) }()
+	select {
+	case <-entered:
+	case err := <-ended:
+		t.Fatalf("status 4 ended before writing the session back: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("status 4 never reached the session write")
+	}
+	b.m.loadPending()
+	if err := b.m.Replay(ctx); err != nil {
+		t.Fatalf("replay on the other replica: %v", err)
+	}
+	close(release)
+	if err := <-ended; err != nil {
+		t.Fatalf("status 4: %v", err)
+	}
+	b.m.Replay(ctx) // anything left waiting would land now
+	if got := r.content(b); got != "forcesaved" {
+		t.Errorf("content = %q", got)
+	}
+	if l, err := b.store.GetLock(ctx, r.fileID); err != nil || l != "" {
+		t.Errorf("lock after the session closed and its save landed = %q %v, want none", l, err)
+	}
+	if s, err := b.m.session(r.fileID); err != nil || s != nil {
+		t.Errorf("session record = %+v %v, want none", s, err)
+	}
+	if o2, err := b.m.Open(ctx, r.fileID); err != nil || !o2.Edit {
+		t.Errorf("open after = %+v %v, want editable", o2, err)
+	}
+}
+
+// TestLockRefreshOnOneReplicaDoesNotReviveASavedSession: a replica refreshing a
+// session's lock reads its record; the final save on another replica ends the session
+// before the first writes the refresh time back. The session must stay ended.
+func TestLockRefreshOnOneReplicaDoesNotReviveASavedSession(t *testing.T) {
+	r := newReplicas(t)
+	a, b := r.replica(), r.replica()
+	ctx := context.Background()
+	o, err := a.m.Open(ctx, r.fileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.m.Editing(ctx, o.Key, []string{"u1"}); err != nil {
+		t.Fatal(err)
+	}
+	r.advance(a.m.o.RefreshEvery)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	a.m.beforeSessionWrite = func() {
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+	}
+	refreshed := make(chan struct{})
+	go func() { a.m.RefreshLocks(ctx); close(refreshed) }()
+	select {
+	case <-entered:
+	case <-refreshed:
+		t.Fatal("the refresh ended before writing the session back")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the refresh never reached the session write")
+	}
+	fetch, _ := bytesFetch("final save")
+	if out, err := b.m.Save(ctx, o.Key, fetch, true); err != nil || out != Saved {
+		t.Fatalf("final save on the other replica = %v %v, want saved", out, err)
+	}
+	close(release)
+	<-refreshed
+	if s, err := b.m.session(r.fileID); err != nil || s != nil {
+		t.Errorf("session record after the final save = %+v %v, want none", s, err)
+	}
+	o2, err := b.m.Open(ctx, r.fileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o2.Key == o.Key || !o2.Edit {
+		t.Errorf("open after the final save = key %q edit %v, want a new key for editing (old %q)", o2.Key, o2.Edit, o.Key)
+	}
+}
