@@ -401,28 +401,12 @@ func TestCoEditorJoiningOnOneReplicaDoesNotReviveASavedSession(t *testing.T) {
 	if err := a.m.Editing(ctx, o.Key, []string{"u1"}); err != nil {
 		t.Fatal(err)
 	}
-	entered, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	a.m.beforeSessionWrite = func() {
-		once.Do(func() {
-			close(entered)
-			<-release
-		})
-	}
-	joined := make(chan error, 1)
-	go func() { joined <- a.m.Editing(ctx, o.Key, []string{"u1", "u2"}) }()
-	select {
-	case <-entered:
-	case err := <-joined:
-		t.Fatalf("status 1 ended before writing the session back: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("status 1 never reached the session write")
-	}
+	release, joined := holdAtSessionWrite(t, a.m, "status 1", func() error { return a.m.Editing(ctx, o.Key, []string{"u1", "u2"}) })
 	fetch, _ := bytesFetch("final save")
 	if out, err := b.m.Save(ctx, o.Key, fetch, true, "u1", "u2"); err != nil || out != Saved {
 		t.Fatalf("final save on the other replica = %v %v, want saved", out, err)
 	}
-	close(release)
+	release()
 	if err := <-joined; err != nil {
 		t.Fatalf("the co-editor's status 1: %v", err)
 	}
@@ -468,28 +452,12 @@ func TestSessionClosedOnOneReplicaWhileAnotherReplaysItsLastSave(t *testing.T) {
 		t.Fatalf("forcesave = %v %v, want spooled", out, err)
 	}
 	a.store.failPut.Store(false)
-	entered, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	a.m.beforeSessionWrite = func() {
-		once.Do(func() {
-			close(entered)
-			<-release
-		})
-	}
-	ended := make(chan error, 1)
-	go func() { ended <- a.m.Ended(ctx, o.Key) }()
-	select {
-	case <-entered:
-	case err := <-ended:
-		t.Fatalf("status 4 ended before writing the session back: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("status 4 never reached the session write")
-	}
+	release, ended := holdAtSessionWrite(t, a.m, "status 4", func() error { return a.m.Ended(ctx, o.Key) })
 	b.m.loadPending()
 	if err := b.m.Replay(ctx); err != nil {
 		t.Fatalf("replay on the other replica: %v", err)
 	}
-	close(release)
+	release()
 	if err := <-ended; err != nil {
 		t.Fatalf("status 4: %v", err)
 	}
@@ -523,28 +491,12 @@ func TestLockRefreshOnOneReplicaDoesNotReviveASavedSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.advance(a.m.o.RefreshEvery)
-	entered, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	a.m.beforeSessionWrite = func() {
-		once.Do(func() {
-			close(entered)
-			<-release
-		})
-	}
-	refreshed := make(chan struct{})
-	go func() { a.m.RefreshLocks(ctx); close(refreshed) }()
-	select {
-	case <-entered:
-	case <-refreshed:
-		t.Fatal("the refresh ended before writing the session back")
-	case <-time.After(10 * time.Second):
-		t.Fatal("the refresh never reached the session write")
-	}
+	release, refreshed := holdAtSessionWrite(t, a.m, "the refresh", func() error { a.m.RefreshLocks(ctx); return nil })
 	fetch, _ := bytesFetch("final save")
 	if out, err := b.m.Save(ctx, o.Key, fetch, true); err != nil || out != Saved {
 		t.Fatalf("final save on the other replica = %v %v, want saved", out, err)
 	}
-	close(release)
+	release()
 	<-refreshed
 	if s, err := b.m.session(r.fileID); err != nil || s != nil {
 		t.Errorf("session record after the final save = %+v %v, want none", s, err)
@@ -556,4 +508,29 @@ func TestLockRefreshOnOneReplicaDoesNotReviveASavedSession(t *testing.T) {
 	if o2.Key == o.Key || !o2.Edit {
 		t.Errorf("open after the final save = key %q edit %v, want a new key for editing (old %q)", o2.Key, o2.Edit, o.Key)
 	}
+}
+
+// holdAtSessionWrite runs op on m and holds it, the first time it reaches a session
+// write (beforeSessionWrite), until the returned release is called; done then yields
+// op's error. It fails the test if op ends, or does not get there, first.
+func holdAtSessionWrite(t *testing.T, m *Manager, what string, op func() error) (release func(), done <-chan error) {
+	t.Helper()
+	entered, hold := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	m.beforeSessionWrite = func() {
+		once.Do(func() {
+			close(entered)
+			<-hold
+		})
+	}
+	result := make(chan error, 1)
+	go func() { result <- op() }()
+	select {
+	case <-entered:
+	case err := <-result:
+		t.Fatalf("%s ended before writing the session back: %v", what, err)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s never reached the session write", what)
+	}
+	return func() { close(hold) }, result
 }
