@@ -11,7 +11,8 @@ import (
 // CheckFileInfo), so the host sees the app load and close, and pass the host's
 // messages on to the editor.
 
-var appWOPIPageTmpl = template.Must(template.New("app-wopi").Parse(`<!DOCTYPE html>
+// It shares the form and the editor frame of the bridge's own host page.
+var appWOPIPageTmpl = template.Must(template.Must(hostPageTmpl.Clone()).New("app-wopi").Parse(`<!DOCTYPE html>
 <html lang="{{.Lang}}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1, maximum-scale=1, minimum-scale=1, user-scalable=no">
 <title>{{.Title}}</title>
@@ -21,12 +22,7 @@ html,body{margin:0;padding:0;height:100%;overflow:hidden;-ms-content-zooming:non
 #office_frame{position:absolute;top:0;left:0;right:0;bottom:0;width:100%;height:100%;margin:0;border:none;display:block}
 </style>
 </head><body>
-<form id="office_form" name="office_form" target="office_frame" action="{{.ActionURL}}" method="post">
-<input name="access_token" value="{{.AccessToken}}" type="hidden">
-<input name="access_token_ttl" value="{{.AccessTokenTTL}}" type="hidden">
-</form>
-<iframe id="office_frame" name="office_frame" title="{{.Title}}" allowfullscreen="true" sandbox="{{.Sandbox}}" allow="{{.Allow}}"></iframe>
-<script nonce="{{.Nonce}}">
+{{template "office_frame" .}}<script nonce="{{.Nonce}}">
 (function () {
   var docsOrigin = {{.DocsOrigin}};
   var hostOrigin = {{.HostOrigin}};

@@ -32,12 +32,12 @@ html,body{margin:0;padding:0;height:100%;overflow:hidden;-ms-content-zooming:non
 #notice{position:absolute;top:0;left:0;right:0;padding:2rem;font:1rem system-ui,sans-serif;background:#fff}
 </style>
 </head><body>
-<form id="office_form" name="office_form" target="office_frame" action="{{.ActionURL}}" method="post">
+{{define "office_frame"}}<form id="office_form" name="office_form" target="office_frame" action="{{.ActionURL}}" method="post">
 <input name="access_token" value="{{.AccessToken}}" type="hidden">
 <input name="access_token_ttl" value="{{.AccessTokenTTL}}" type="hidden">
 </form>
 <iframe id="office_frame" name="office_frame" title="{{.Title}}" allowfullscreen="true" sandbox="{{.Sandbox}}" allow="{{.Allow}}"></iframe>
-<div id="notice" hidden></div>
+{{end}}{{template "office_frame" .}}<div id="notice" hidden></div>
 <script nonce="{{.Nonce}}">
 (function () {
   var docsOrigin = {{.DocsOrigin}};
