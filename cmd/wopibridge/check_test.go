@@ -502,28 +502,7 @@ func TestCheckWhileServing(t *testing.T) {
 	t.Parallel()
 	ds := newDS(t, docserver.Options{JWTSecret: testDocsSecret, WOPIEnabled: true})
 	e := env(t, ds.URL())
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan int, 1)
-	go func() {
-		served <- run(ctx, []string{"serve"}, func(k string) string { return e[k] }, io.Discard, io.Discard)
-	}()
-	t.Cleanup(func() {
-		stop()
-		if code := <-served; code != 0 {
-			t.Errorf("serve exited with %d", code)
-		}
-	})
-	probe := "http://" + e["WOPIBRIDGE_LISTEN"] + bridge.ProbePath
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		resp, err := http.Get(probe)
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not answer: %v", err)
-		}
-	}
+	serveInBackground(t, e)
 	runCheck(t, e).expect(t, 0, vars(e),
 		lineConfigOK, lineDSOK, lineClockOK, lineDiscoveryOK, lineProofOK, lineJWTOK,
 		"ok    download    DS downloaded http://{LISTEN}/docs/probe.txt (served by the wopibridge already listening on {LISTEN})",
@@ -709,6 +688,19 @@ func TestCheckOutboxSecretMismatch(t *testing.T) {
 
 	// A wopibridge serving with the inbox secret only reports the mismatch too.
 	delete(e, "WOPIBRIDGE_DOCS_JWT_OUTBOX_SECRET")
+	serveInBackground(t, e)
+	runCheck(t, e).expect(t, 1, vars(e),
+		lineConfigOK, lineDSOK, lineClockOK, lineDiscoveryOK, lineProofOK, lineJWTOK,
+		"ok    download    DS downloaded http://{LISTEN}/docs/probe.txt (served by the wopibridge already listening on {LISTEN})",
+		failOutbox, lineConvertOK,
+		"wopibridge check: 1 failed (outbox)")
+}
+
+// waitServing polls u until it answers.
+// serveInBackground runs `wopibridge serve` with env e until the test ends (it must
+// then exit with 0), and returns once it answers its probe.
+func serveInBackground(t *testing.T, e map[string]string) {
+	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
 	served := make(chan int, 1)
 	go func() {
@@ -721,14 +713,8 @@ func TestCheckOutboxSecretMismatch(t *testing.T) {
 		}
 	})
 	waitServing(t, "http://"+e["WOPIBRIDGE_LISTEN"]+bridge.ProbePath)
-	runCheck(t, e).expect(t, 1, vars(e),
-		lineConfigOK, lineDSOK, lineClockOK, lineDiscoveryOK, lineProofOK, lineJWTOK,
-		"ok    download    DS downloaded http://{LISTEN}/docs/probe.txt (served by the wopibridge already listening on {LISTEN})",
-		failOutbox, lineConvertOK,
-		"wopibridge check: 1 failed (outbox)")
 }
 
-// waitServing polls u until it answers.
 func waitServing(t *testing.T, u string) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
