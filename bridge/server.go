@@ -18,6 +18,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/sirupsen/logrus"
 
+	"github.com/wopibridge/wopibridge/bridge/events"
 	"github.com/wopibridge/wopibridge/bridge/internal/keymutex"
 	"github.com/wopibridge/wopibridge/bridge/session"
 	"github.com/wopibridge/wopibridge/bridge/state"
@@ -58,6 +59,8 @@ type Options struct {
 	Guard GuardOptions
 	// App is the office-app face (app.go): the bridge's own proof keys and style.
 	App AppOptions
+	// Events takes the per-document timeline (package events); nil: events are dropped.
+	Events events.Recorder
 }
 
 // DefaultTokenTTL is the access token lifetime when Options.TokenTTL is zero.
@@ -100,7 +103,8 @@ type Server struct {
 	guard      guard
 	replays    *proofReplays // proofs accepted lately
 	app        *appFace
-	stop       func() // ends the background work
+	events     events.Recorder // the per-document timeline; never nil
+	stop       func()          // ends the background work
 
 	handler http.Handler
 
@@ -150,6 +154,10 @@ func New(o Options) (*Server, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	s.events = o.Events
+	if s.events == nil {
+		s.events = events.Nop{}
 	}
 	if s.ttl == 0 {
 		s.ttl = DefaultTokenTTL
