@@ -2,7 +2,7 @@ package events
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -180,7 +180,17 @@ func (l *Log) Close() error {
 		select {
 		case <-l.done:
 		case <-t.C:
-			err = errors.New("events: the state store did not take the queued events in time; the rest are dropped")
+			n := 0
+			for drained := false; !drained; {
+				select {
+				case e := <-l.queue:
+					l.drop(DropClosed, e.FileID, 1)
+					n++
+				default:
+					drained = true
+				}
+			}
+			err = fmt.Errorf("events: the state store did not take the queued events within %v; %d were dropped", l.opt.FlushTimeout, n)
 		}
 		l.mu.Lock()
 		l.wakeDone = true
