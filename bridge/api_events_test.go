@@ -360,3 +360,26 @@ func TestFileEventsStream(t *testing.T) {
 		t.Fatal("the stream is still open 10s after shutdown")
 	}
 }
+
+func TestFileEventsDocsHolder(t *testing.T) {
+	e := newResultEnv(t, "") // demo mode: the launch API acts for the demo user
+	key, cb := e.open()
+	holderOf := func() *events.Holder {
+		t.Helper()
+		w := e.do(http.MethodGet, "/api/v1/files/"+e.file.ID+"/events", nil)
+		wantStatus(t, w, http.StatusOK)
+		return decodeJSON[eventsJSON](t, w).Holder
+	}
+	if h := holderOf(); h != nil {
+		t.Fatalf("holder before any editor joined: %+v", h)
+	}
+	wantCallback(t, e.callback(cb, jwt.MapClaims{"key": key, "status": 1, "users": []string{"u-9"}}), http.StatusOK, `{"error":0}`)
+	h := holderOf()
+	if h == nil || h.Style != events.StyleDocs || h.Session != key || h.User != "u-9" || !h.Since.Equal(e.clock.Now()) {
+		t.Fatalf("holder = %+v, want the Docs API session %s of u-9 since %v", h, key, e.clock.Now())
+	}
+	wantCallback(t, e.callback(cb, jwt.MapClaims{"key": key, "status": 4}), http.StatusOK, `{"error":0}`)
+	if h := holderOf(); h != nil {
+		t.Fatalf("holder after the session ended: %+v", h)
+	}
+}
