@@ -61,8 +61,17 @@ func lockSession(lock string) string {
 	if key, ok := strings.CutPrefix(lock, session.LockPrefix); ok {
 		return key
 	}
-	sum := sha256.Sum256([]byte(lock))
-	return "lock-" + hex.EncodeToString(sum[:6])
+	return events.LockDigest(lock)
+}
+
+// holderNow is who holds fileID, whose lock is lock as a refusal or GetLock said: with
+// the user and since when, when known (api_events.go's holder).
+func (s *Server) holderNow(ctx context.Context, fileID, lock string) *events.Holder {
+	h, err := s.holder(ctx, fileID)
+	if err != nil || h == nil || (lock != "" && h.Session != lockSession(lock)) {
+		return holderOf(lock)
+	}
+	return h
 }
 
 // holderOf is the session holding lock, nil when there is none.
@@ -150,9 +159,7 @@ func (s *Server) docsOpened(ctx context.Context, fileID string, u launchUser, na
 		mode, reason = docsapi.ModeView, events.ReasonViewAction
 	case !o.Edit:
 		mode, reason = docsapi.ModeView, events.ReasonLocked
-		if lock, err := s.store.GetLock(ctx, fileID); err == nil {
-			holder = holderOf(lock)
-		}
+		holder = s.holderNow(ctx, fileID, "")
 	}
 	if holder == nil && reason == events.ReasonLocked {
 		holder = &events.Holder{Style: events.StyleDocs, Session: key}
@@ -209,7 +216,7 @@ func (s *Server) wopiLockTimeline(r *http.Request, c *wopiCall, err error) {
 	var lc *storage.LockConflictError
 	switch {
 	case errors.As(err, &lc):
-		ev.Kind, ev.Status, ev.Holder = events.KindLockConflict, http.StatusConflict, holderOf(lc.Current)
+		ev.Kind, ev.Status, ev.Holder = events.KindLockConflict, http.StatusConflict, s.holderNow(ctx, c.id, lc.Current)
 	case err != nil:
 		ev.Kind, ev.Status, ev.Detail = events.KindLock, statusOf(err), publicMessage(err)
 	case op == wopiOpLock:
@@ -237,7 +244,7 @@ func (s *Server) wopiSaveTimeline(r *http.Request, c *wopiCall, op, lock string,
 		ev.Outcome, ev.Status, ev.Detail = events.OutcomeRefused, statusOf(err), publicMessage(err)
 		var lc *storage.LockConflictError
 		if errors.As(err, &lc) {
-			ev.Holder = holderOf(lc.Current)
+			ev.Holder = s.holderNow(r.Context(), c.id, lc.Current)
 		}
 	} else {
 		ev.Bytes, ev.VersionAfter = max(f.Size, 0), f.Version
@@ -269,10 +276,7 @@ func (s *Server) callbackTimeline(ctx context.Context, fileID string, cb *docsap
 		s.recordSave(ctx, ev, time.Time{})
 		return
 	case result == callbackRefused && errors.Is(err, session.ErrLockedElsewhere):
-		ev.Kind = events.KindLockConflict
-		if lock, lerr := s.store.GetLock(ctx, fileID); lerr == nil {
-			ev.Holder = holderOf(lock)
-		}
+		ev.Kind, ev.Holder = events.KindLockConflict, s.holderNow(ctx, fileID, "")
 		s.record(ctx, ev)
 		return
 	case result == callbackRefused:

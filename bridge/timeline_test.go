@@ -237,7 +237,8 @@ func TestTimelineLockConflicts(t *testing.T) {
 	wantStatus(t, e.wopi(http.MethodPost, path, e.token, nil, "X-WOPI-Override", "LOCK", "X-WOPI-Lock", "w1"), http.StatusConflict)
 	evs := e.rec.take()
 	wantSteps(t, evs, "lock_conflict wopi LOCK u-1")
-	if h := evs[0].Holder; h == nil || *h != (events.Holder{Style: events.StyleDocs, Session: cfg.Document.Key}) {
+	docsHolder := events.Holder{Style: events.StyleDocs, Session: cfg.Document.Key, User: "ann", Since: e.clock.Now()}
+	if h := evs[0].Holder; h == nil || *h != docsHolder {
 		t.Fatalf("holder %+v, want the Docs API session %s", h, cfg.Document.Key)
 	}
 	e.cb(cfg, jwt.MapClaims{"status": 4, "actions": actions(0, "ann")})
