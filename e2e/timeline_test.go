@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/wopibridge/wopibridge/bridge/events"
+	"github.com/wopibridge/wopibridge/bridge/state/redistest"
 	"github.com/wopibridge/wopibridge/e2e/docserver"
 )
 
@@ -236,5 +237,92 @@ func TestTimelineBothStyles(t *testing.T) {
 		if bytes.Contains(api.Raw, []byte(secret)) || bytes.Contains(cli.Raw, []byte(secret)) {
 			t.Errorf("the timeline carries %q", secret)
 		}
+	}
+}
+
+// startReplica starts a second wopibridge beside p: the same storage directory and
+// settings, its own address.
+func startReplica(t *testing.T, p *proc) *proc {
+	t.Helper()
+	r := &proc{t: t, addr: freeAddr(t), Data: p.Data, logs: &lockedBuffer{}}
+	r.URL = "http://" + r.addr
+	for _, kv := range p.env {
+		if !strings.HasPrefix(kv, "WOPIBRIDGE_LISTEN=") {
+			r.env = append(r.env, kv)
+		}
+	}
+	r.env = append(r.env, "WOPIBRIDGE_LISTEN="+r.addr)
+	r.start()
+	t.Cleanup(func() {
+		r.stop(syscall.SIGTERM)
+		if t.Failed() {
+			t.Logf("replica log:\n%s", r.logs.String())
+		}
+	})
+	return r
+}
+
+// With the state in Redis, two bridge processes write one timeline: the Docs API
+// session on one, the WOPI client on the other, one Seq order, the same answer from
+// either process and from the command.
+func TestTimelineTwoReplicasOneRedis(t *testing.T) {
+	rds := redistest.Start(t)
+	e := newDocsEnv(t, "WOPIBRIDGE_STATE="+rds.URL(0))
+	p1, p2 := e.p, startReplica(t, e.p)
+	f := e.upload("shared.docx", "v1")
+	// Each step waits until the timeline holds it: the processes store their events
+	// on their own, and the scenario's order is that of the steps.
+	seen := func(n int) {
+		t.Helper()
+		waitFor(t, fmt.Sprintf("%d events on the timeline", n), func() bool { return len(p1.apiTimeline(f.ID).Events) >= n })
+	}
+
+	alice := e.open("alice", f.ID) // through p1
+	e.reply(alice.Key(), docserver.StatusEditing)
+	seen(2)
+	e.p = p2
+	carolView := e.openWOPI(e.session("carol", f.ID, "edit"))
+	if !carolView.ForcedView() {
+		t.Fatal("the WOPI client on the second process got the lock of the Docs API session on the first")
+	}
+	carolView.Close()
+	seen(4)
+	alice.Edit([]byte("v2 by alice"))
+	alice.Close()
+	e.reply(alice.Key(), docserver.StatusMustSave)
+	seen(7)
+	carol := e.openWOPI(e.session("carol", f.ID, "edit"))
+	if err := carol.Save([]byte("v3 by carol"), true); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"opened docs alice",
+		"joined docs 1 alice",
+		"opened wopi carol",
+		"lock_conflict wopi LOCK carol",
+		"save docs 2/saved alice",
+		"ended docs",
+		"left docs 2 alice",
+		"opened wopi carol",
+		"joined wopi LOCK carol",
+		"save wopi PUT/saved carol",
+		"left wopi UNLOCK carol",
+		"ended wopi UNLOCK carol",
+	}
+	seen(len(want))
+	one, two, cli := p1.apiTimeline(f.ID), p2.apiTimeline(f.ID), p1.cliTimeline(f.ID)
+	wantTimeline(t, "first process", one.Events, want)
+	wantTimeline(t, "second process", two.Events, want)
+	wantTimeline(t, "wopibridge events", cli.Events, want)
+	for i := range want {
+		if a, b, c := one.Events[i], two.Events[i], cli.Events[i]; a.Seq != b.Seq || a.Seq != c.Seq || a.RequestID != b.RequestID || a.RequestID != c.RequestID {
+			t.Errorf("event %d: %+v / %+v / %+v", i, a, b, c)
+		}
+	}
+	// The steps came from both processes: their request ids carry each one's prefix.
+	prefix := func(id string) string { return id[:strings.LastIndexByte(id, '-')+1] }
+	docsFrom, wopiFrom := prefix(one.Events[1].RequestID), prefix(one.Events[3].RequestID)
+	if docsFrom == "" || wopiFrom == "" || docsFrom == wopiFrom {
+		t.Errorf("request ids %q and %q: not from two processes", one.Events[1].RequestID, one.Events[3].RequestID)
 	}
 }
