@@ -153,11 +153,11 @@ func (s *Server) holder(ctx context.Context, id string) (*events.Holder, error) 
 	if err != nil {
 		return nil, err
 	}
-	return s.holderOf(id, lockID)
+	return s.describeHolder(id, lockID)
 }
 
-// holderOf describes the holder of lockID on file id; nil for no lock.
-func (s *Server) holderOf(id, lockID string) (*events.Holder, error) {
+// describeHolder describes the holder of lockID on file id; nil for no lock.
+func (s *Server) describeHolder(id, lockID string) (*events.Holder, error) {
 	if lockID == "" {
 		return nil, nil
 	}
@@ -215,7 +215,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, id string,
 	if err != nil {
 		return s.launchStorageError(err, id)
 	}
-	holder, err := s.holderOf(id, lockID)
+	holder, err := s.describeHolder(id, lockID)
 	if err != nil {
 		return err
 	}
@@ -266,7 +266,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, id string,
 			return
 		}
 		lockID = cur
-		if h, err := s.holderOf(id, cur); err == nil && !bytes.Equal(holderJSON(h), shown) {
+		if h, err := s.describeHolder(id, cur); err == nil && !bytes.Equal(holderJSON(h), shown) {
 			shown = sse.holder(h)
 		}
 	}
