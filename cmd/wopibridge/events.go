@@ -88,7 +88,7 @@ func eventsCmd(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stderr, "wopibridge events: --limit %d: want 1 to 1000\n", *limit)
 		return 2
 	}
-	tl, err := readTimeline(ctx, cfg, pos[0], *since, *limit)
+	tl, served, err := readTimeline(ctx, cfg, pos[0], *since, *limit)
 	if err != nil {
 		fmt.Fprintf(stderr, "wopibridge events: %v\n", err)
 		return 1
@@ -102,12 +102,15 @@ func eventsCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return 0
 	}
 	printTimeline(stdout, tl)
+	if !served {
+		fmt.Fprintln(stdout, "(read from the state store: who holds the file now is known to a running server)")
+	}
 	return 0
 }
 
-// readTimeline asks the running server when its admin file is there and it answers,
-// and reads the state store otherwise.
-func readTimeline(ctx context.Context, cfg *config.Config, fileID string, since uint64, limit int) (timelineJSON, error) {
+// readTimeline asks the running server when its admin file is there and it answers
+// (served), and reads the state store otherwise.
+func readTimeline(ctx context.Context, cfg *config.Config, fileID string, since uint64, limit int) (tl timelineJSON, served bool, err error) {
 	q := url.Values{"since": {strconv.FormatUint(since, 10)}, "limit": {strconv.Itoa(limit)}}
 	if path := adminFile(cfg); path != "" {
 		if data, err := os.ReadFile(path); err == nil {
@@ -117,28 +120,27 @@ func readTimeline(ctx context.Context, cfg *config.Config, fileID string, since 
 				resp, err := rs.do(http.MethodGet, "/admin/v1/events/"+url.PathEscape(fileID)+"?"+q.Encode())
 				if err == nil {
 					defer resp.Body.Close()
-					var tl timelineJSON
 					if err := json.NewDecoder(resp.Body).Decode(&tl); err != nil {
-						return tl, fmt.Errorf("the running server's answer: %w", err)
+						return tl, true, fmt.Errorf("the running server's answer: %w", err)
 					}
-					return tl, nil
+					return tl, true, nil
 				}
 			}
 		}
 	}
 	st, err := openState(cfg)
 	if err != nil {
-		return timelineJSON{}, err
+		return tl, false, err
 	}
 	defer st.Close()
 	evs, err := events.List(st, fileID, since, limit)
 	if err != nil {
-		return timelineJSON{}, err
+		return tl, false, err
 	}
 	if evs == nil {
 		evs = []events.Event{}
 	}
-	return timelineJSON{File: fileID, Events: evs}, nil
+	return timelineJSON{File: fileID, Events: evs}, false, nil
 }
 
 func printTimeline(w io.Writer, tl timelineJSON) {

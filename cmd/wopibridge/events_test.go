@@ -13,6 +13,7 @@ import (
 
 	"github.com/wopibridge/wopibridge/bridge/events"
 	"github.com/wopibridge/wopibridge/bridge/state"
+	"github.com/wopibridge/wopibridge/bridge/state/redistest"
 )
 
 // writeEvents stores evs in the default state file of dir, as a server would.
@@ -62,6 +63,9 @@ func checkTable(t *testing.T, out string, want ...string) {
 		t.Fatalf("output %q", out)
 	}
 	rows := lines[1:]
+	if strings.HasPrefix(rows[len(rows)-1], "(read from the state store") {
+		rows = rows[:len(rows)-1]
+	}
 	if len(rows) != len(want)+1 || !strings.HasPrefix(rows[0], "SEQ") {
 		t.Fatalf("rows %q, want a header and %d rows", rows, len(want))
 	}
@@ -154,6 +158,9 @@ func TestEventsCommandWhileTheServerRuns(t *testing.T) {
 		t.Fatalf("events while serving: %d %q", code, errOut)
 	}
 	checkTable(t, out, rowOpened, rowConflict, rowSave)
+	if strings.Contains(out, "(read from the state store") {
+		t.Errorf("while serving, the command read the store itself: %q", out)
+	}
 	code, out, _ = runEventsCmd(t, env, "f1", "--json", "--since", "2")
 	var tl timelineJSON
 	if code != 0 || json.Unmarshal([]byte(out), &tl) != nil || len(tl.Events) != 1 || tl.Events[0].Seq != 3 {
@@ -161,5 +168,32 @@ func TestEventsCommandWhileTheServerRuns(t *testing.T) {
 	}
 	if !strings.Contains(out, `"holder": null`) {
 		t.Errorf("the server's answer has no holder field: %s", out)
+	}
+}
+
+// With Redis state, the command reads the store the servers share.
+func TestEventsCommandOnRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	st, err := state.OpenRedis(srv.URL(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := events.NewLog(st, events.LogOptions{})
+	for _, e := range cmdEvents() {
+		l.Record(e)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	env := savesEnv(t.TempDir())
+	env["WOPIBRIDGE_STATE"] = srv.URL(0)
+	code, out, errOut := runEventsCmd(t, env, "f1")
+	if code != 0 {
+		t.Fatalf("events f1 on Redis: %d %q", code, errOut)
+	}
+	checkTable(t, out, rowOpened, rowConflict, rowSave)
+	if !strings.Contains(out, "(read from the state store") {
+		t.Errorf("the output does not say the holder is unknown: %q", out)
 	}
 }
