@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -120,6 +121,24 @@ func (s *Server) Stop(t testing.TB) {
 	t.Helper()
 	if err := s.stop(); err != nil {
 		t.Errorf("redistest: %v", err)
+	}
+}
+
+// Pause stops the server's process with SIGSTOP: it keeps its connections open and
+// answers nothing until Resume, as a Redis stalled by a long command, a fork or a
+// starved host does. The cleanup registered by Start kills a paused server too.
+func (s *Server) Pause(t testing.TB) { s.signal(t, syscall.SIGSTOP) }
+
+// Resume continues a server stopped by Pause.
+func (s *Server) Resume(t testing.TB) { s.signal(t, syscall.SIGCONT) }
+
+// Pid is the server's process id.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
+func (s *Server) signal(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		t.Errorf("redistest: %v to %s on %s: %v", sig, Binary, s.Addr, err)
 	}
 }
 
