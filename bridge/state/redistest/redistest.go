@@ -75,12 +75,7 @@ func start(bin, dir string, args []string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{
-		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		out:  &syncBuffer{},
-		done: make(chan struct{}),
-	}
-	s.cmd = exec.Command(bin, append([]string{
+	return run(bin, dir, port, append([]string{
 		"--port", strconv.Itoa(port),
 		"--bind", "127.0.0.1",
 		"--save", "",
@@ -88,7 +83,17 @@ func start(bin, dir string, args []string) (*Server, error) {
 		"--dir", dir,
 		"--daemonize", "no",
 		"--loglevel", "warning",
-	}, args...)...)
+	}, args...))
+}
+
+// run starts bin with args in dir and waits until it answers on port.
+func run(bin, dir string, port int, args []string) (*Server, error) {
+	s := &Server{
+		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		out:  &syncBuffer{},
+		done: make(chan struct{}),
+	}
+	s.cmd = exec.Command(bin, args...)
 	s.cmd.Dir = dir
 	s.cmd.Stdout = s.out
 	s.cmd.Stderr = s.out
