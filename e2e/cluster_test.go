@@ -108,7 +108,7 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 		t.Cleanup(func() {
 			p.stop(syscall.SIGTERM)
 			if t.Failed() {
-				t.Logf("replica %d log:\n%s", i, lastLines(p.logs.String(), 200))
+				keepLog(t, fmt.Sprintf("replica%d.log", i), p.logs.String())
 			}
 		})
 	}
@@ -264,12 +264,23 @@ func wopibridgeBinaryTags(t *testing.T, tags string) string {
 	return bin
 }
 
-func lastLines(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
+// keepLog writes a failed test's replica log where it outlives the test
+// ($WOPIBRIDGE_E2E_LOGS, or a new temporary directory), and says where.
+func keepLog(t *testing.T, name, log string) {
+	dir := os.Getenv("WOPIBRIDGE_E2E_LOGS")
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "wopibridge-e2e-logs"); err != nil {
+			t.Logf("%s not kept: %v", name, err)
+			return
+		}
 	}
-	return strings.Join(lines, "\n")
+	path := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+"-"+name)
+	if err := os.WriteFile(path, []byte(log), 0o600); err != nil {
+		t.Logf("%s not kept: %v", name, err)
+		return
+	}
+	t.Logf("%s kept in %s", name, path)
 }
 
 func TestClusterRoundRobinSavesAcrossReplicas(t *testing.T) {
