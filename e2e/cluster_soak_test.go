@@ -64,12 +64,15 @@ func TestClusterSoak(t *testing.T) {
 	t.Logf("soak: %d sessions, WOPIBRIDGE_SOAK_SEED=%d", sessions, seed)
 
 	c := startCluster(t, clusterOptions{DS: docserver.Options{RetryBase: 200 * time.Millisecond}})
-	s := &soak{t: t, c: c, e: c.Env(), seed: seed}
+	s := &soak{t: t, c: c, seed: seed}
+	s.run(sessions, s.chaos)
+}
 
+// run runs the sessions in chains while chaos runs, then judges the files.
+func (s *soak) run(sessions int, chaos func(done <-chan struct{})) {
 	chains := min(soakMaxChains, max(1, sessions/4))
+	s.round++
 	var wg sync.WaitGroup
-	done := make(chan struct{})
-	chaosDone := make(chan struct{})
 	for i := range chains {
 		n := sessions / chains
 		if i < sessions%chains {
@@ -77,13 +80,13 @@ func TestClusterSoak(t *testing.T) {
 		}
 		wg.Go(func() { s.chain(i, n) })
 	}
+	done := make(chan struct{})
 	go func() {
-		defer close(chaosDone)
-		s.chaos(done)
+		wg.Wait()
+		close(done)
 	}()
-	wg.Wait()
-	close(done)
-	<-chaosDone
+	chaos(done) // on the test's goroutine: its helpers may end the test
+	<-done
 
 	s.final()
 	s.report()
@@ -92,13 +95,14 @@ func TestClusterSoak(t *testing.T) {
 type soak struct {
 	t    *testing.T
 	c    *cluster
-	e    *docsEnv
 	seed uint64
 
 	mu    sync.Mutex
 	files []*soakFile
+	round int // runs so far, to name each run's files apart
 
 	kills, stops, stalls atomic.Int64
+	failovers            atomic.Int64
 	docs, wopi           atomic.Int64 // sessions run
 	acked, unacked       atomic.Int64 // saves
 	copies               atomic.Int64 // acknowledged saves found in a conflict copy
@@ -189,7 +193,7 @@ func (s *soak) chain(i, n int) {
 				s.replaced.Add(1)
 				s.t.Logf("%s: left after session %d: %s", f.name, k-1, f.tainted)
 			}
-			if f = s.newFile(rng, fmt.Sprintf("soak%d-%d.docx", i, k)); f == nil {
+			if f = s.newFile(rng, fmt.Sprintf("soak%d.%d-%d.docx", s.round, i, k)); f == nil {
 				return
 			}
 		}
@@ -399,9 +403,14 @@ func (s *soak) wopiSession(f *soakFile, n int) {
 	}
 	f.note("session %d (WOPI): mode %s forced view %v", n, w.Mode(), w.ForcedView())
 	if w.Mode() != "edit" || w.ForcedView() {
-		s.violation(f, "session %d: a WOPI editor got mode %s (forced view %v) while nothing held the file", n, w.Mode(), w.ForcedView())
 		w.Close()
-		f.tainted = "view mode"
+		// DS falls back to a viewer when its LOCK fails in any way: only a 409 says the
+		// bridge thought the file held.
+		locks := s.c.DS.Find(docserver.Match{Type: docserver.Reply, Op: docserver.OpLock, Key: w.Key()}.Fn())
+		if len(locks) > 0 && locks[len(locks)-1].Reply != nil && locks[len(locks)-1].Reply.StatusCode == http.StatusConflict {
+			s.violation(f, "session %d: a WOPI editor's LOCK got 409 while nothing held the file", n)
+		}
+		f.tainted = "the WOPI LOCK failed"
 		return
 	}
 	s.opened(f, "WOPI editor "+strconv.Itoa(n), w.Content())
@@ -512,10 +521,10 @@ func (s *soak) final() {
 }
 
 func (s *soak) report() {
-	s.t.Logf("soak (seed %d): %d Docs API and %d WOPI sessions on %d files (%d co-editors, %d other-style opens); %d saves acknowledged, %d not, %d found in conflict copies; %d files left after a failed save; %d SIGKILLs, %d SIGTERMs, %d Redis stalls; proxy: %v requests per replica, %d answered 502",
+	s.t.Logf("soak (seed %d): %d Docs API and %d WOPI sessions on %d files (%d co-editors, %d other-style opens); %d saves acknowledged, %d not, %d found in conflict copies; %d files left after a failed save; %d SIGKILLs, %d SIGTERMs, %d Redis stalls, %d Redis failovers; proxy: %v requests per replica, %d answered 502",
 		s.seed, s.docs.Load(), s.wopi.Load(), len(s.files), s.coEditors.Load(), s.intrusions.Load(),
 		s.acked.Load(), s.unacked.Load(), s.copies.Load(), s.replaced.Load(),
-		s.kills.Load(), s.stops.Load(), s.stalls.Load(), s.c.Proxy.Served(), s.c.Proxy.failures.Load())
+		s.kills.Load(), s.stops.Load(), s.stalls.Load(), s.failovers.Load(), s.c.Proxy.Served(), s.c.Proxy.failures.Load())
 	if s.acked.Load() == 0 {
 		s.t.Error("no save was acknowledged: the soak judged nothing")
 	}

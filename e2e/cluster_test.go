@@ -36,6 +36,9 @@ type clusterOptions struct {
 	Env []string
 	// RedisArgs are extra redis-server arguments.
 	RedisArgs []string
+	// Sentinel runs the state on a master, a replica and three sentinels
+	// (redis-sentinel://) in the place of one redis-server.
+	Sentinel bool
 	// DS configures the simulated Document Server; zero fields take the e2e defaults.
 	DS docserver.Options
 }
@@ -43,7 +46,8 @@ type clusterOptions struct {
 // cluster is the running whole.
 type cluster struct {
 	t     *testing.T
-	Redis *redistest.Server
+	Redis *redistest.Server    // nil with Sentinel
+	Sent  *redistest.Sentinels // with Sentinel
 	DS    *docserver.Server
 	Proxy *rrProxy
 	Procs []*proc
@@ -72,11 +76,14 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 	t.Cleanup(ds.Close)
 
 	tmp := t.TempDir()
-	c := &cluster{
-		t:     t,
-		Redis: redistest.Start(t, o.RedisArgs...),
-		DS:    ds,
-		Data:  filepath.Join(tmp, "data"),
+	c := &cluster{t: t, DS: ds, Data: filepath.Join(tmp, "data")}
+	stateURL := ""
+	if o.Sentinel {
+		c.Sent = redistest.StartSentinel(t, 1)
+		stateURL = c.Sent.URL(0)
+	} else {
+		c.Redis = redistest.Start(t, o.RedisArgs...)
+		stateURL = c.Redis.URL(0)
 	}
 	c.Proxy = newRRProxy(t, o.Replicas)
 	c.URL = c.Proxy.URL
@@ -94,7 +101,7 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 			"WOPIBRIDGE_LISTEN=" + p.addr,
 			"WOPIBRIDGE_PUBLIC_URL=" + c.URL,
 			"WOPIBRIDGE_STORAGE=fs:" + c.Data,
-			"WOPIBRIDGE_STATE=" + c.Redis.URL(0),
+			"WOPIBRIDGE_STATE=" + stateURL,
 			"WOPIBRIDGE_LOG_LEVEL=debug",
 			"WOPIBRIDGE_DOCS_URL=" + ds.URL(),
 			"WOPIBRIDGE_DOCS_JWT_SECRET=" + dsSecret,

@@ -137,6 +137,16 @@ func (s *Server) Pause(t testing.TB) { s.signal(t, syscall.SIGSTOP) }
 // Resume continues a server stopped by Pause.
 func (s *Server) Resume(t testing.TB) { s.signal(t, syscall.SIGCONT) }
 
+// exited reports whether the process ended.
+func (s *Server) exited() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // Pid is the server's process id.
 func (s *Server) Pid() int { return s.cmd.Process.Pid }
 

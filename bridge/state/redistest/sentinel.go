@@ -41,18 +41,15 @@ type Sentinels struct {
 // fails the test, as Start does.
 func StartSentinel(t testing.TB, replicas int) *Sentinels {
 	t.Helper()
-	master := Start(t)
+	// A replica that needs a full copy gets it at once, not after the default 5 s
+	// wait for more replicas to share the transfer.
+	master := Start(t, "--repl-diskless-sync-delay", "0")
 	s := &Sentinels{Servers: []*Server{master}}
 	for range replicas {
 		host, port, _ := net.SplitHostPort(master.Addr)
-		s.Servers = append(s.Servers, Start(t, "--replicaof", host, port))
+		s.Servers = append(s.Servers, Start(t, "--repl-diskless-sync-delay", "0", "--replicaof", host, port))
 	}
-	for _, r := range s.Servers[1:] {
-		waitCond(t, fmt.Sprintf("replica %s in sync with the master", r.Addr), func() (bool, error) {
-			info, err := command(r.Addr, "INFO", "replication")
-			return strings.Contains(info, "master_link_status:up"), err
-		})
-	}
+	s.awaitReplicas(t, master)
 	for range 3 {
 		s.Watchers = append(s.Watchers, startSentinel(t, master.Addr))
 	}
@@ -107,7 +104,26 @@ func (s *Sentinels) Failover(t testing.TB) *Server {
 	if _, err := command(s.Watchers[0].Addr, "SENTINEL", "FAILOVER", MasterName); err != nil {
 		t.Fatalf("redistest: SENTINEL FAILOVER: %v", err)
 	}
-	return s.awaitNewMaster(t, old)
+	next := s.awaitNewMaster(t, old)
+	s.awaitReplicas(t, next)
+	return next
+}
+
+// awaitReplicas waits until every other running data server replicates master with
+// its link up: the sentinels reconfigure a demoted master some time after the
+// promotion.
+func (s *Sentinels) awaitReplicas(t testing.TB, master *Server) {
+	t.Helper()
+	for _, r := range s.Servers {
+		if r == master || r.exited() {
+			continue
+		}
+		waitCondFor(t, failoverWait, fmt.Sprintf("replica %s in sync with the master %s", r.Addr, master.Addr), func() (bool, error) {
+			info, err := command(r.Addr, "INFO", "replication")
+			_, port, _ := net.SplitHostPort(master.Addr)
+			return strings.Contains(info, "master_link_status:up") && strings.Contains(info, "master_port:"+port+"\r\n"), err
+		})
+	}
 }
 
 // KillMaster kills the master (SIGKILL) and waits until the sentinels promoted a
