@@ -28,7 +28,7 @@ import (
 // "paired" runs alternate the two request by request, so that both see the same
 // machine load, and report each one's mean and redis/bolt.
 //
-//	go test ./bridge -run '^$' -bench 'StateStore'
+//	go test ./bridge -run '^$' -bench StateStore -benchtime 3s
 
 // stateEnvs are two bridges over the same kind of backend, one on bolt, one on Redis.
 func stateEnvs(b *testing.B, configure ...func(*Options)) (bolt, rds *testEnv) {
@@ -44,7 +44,12 @@ func stateEnvs(b *testing.B, configure ...func(*Options)) (bolt, rds *testEnv) {
 	return bolt, rds
 }
 
-func BenchmarkStateStoreCheckFileInfo(b *testing.B) {
+func BenchmarkStateStore(b *testing.B) {
+	b.Run("CheckFileInfo", benchStateCheckFileInfo)
+	b.Run("DocsSave1MiB", benchStateDocsSave)
+}
+
+func benchStateCheckFileInfo(b *testing.B) {
 	bolt, rds := stateEnvs(b, func(o *Options) { o.Logger = nil })
 	buf := make([]byte, 32<<10)
 	target := func(e *testEnv) (string, *http.Client) {
@@ -84,7 +89,7 @@ func BenchmarkStateStoreCheckFileInfo(b *testing.B) {
 	})
 }
 
-func BenchmarkStateStoreDocsSave1MiB(b *testing.B) {
+func benchStateDocsSave(b *testing.B) {
 	const size = 1 << 20
 	result := filepath.Join(b.TempDir(), "output.docx")
 	f, err := os.Create(result)
