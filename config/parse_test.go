@@ -242,3 +242,23 @@ func TestFormatSize(t *testing.T) {
 		}
 	}
 }
+
+func TestStateRedactedHidesEveryPassword(t *testing.T) {
+	tests := []struct{ spec, want string }{
+		{"redis://u:pw1@r:6379/0", "redis://u:xxxxx@r:6379/0"},
+		{"redis-sentinel://:pw1@s1,[::1]:26380/2?master=m&sentinel_password=pw2", "redis-sentinel://:xxxxx@s1,[::1]:26380/2?master=m&sentinel_password=xxxxx"},
+		{"redis-cluster://app:pw1@n1:7000,n2:7001", "redis-cluster://app:xxxxx@n1:7000,n2:7001"},
+	}
+	for _, tt := range tests {
+		s, err := ParseState(tt.spec)
+		if err != nil {
+			t.Fatalf("ParseState(%q): %v", tt.spec, err)
+		}
+		if got := s.redacted(); got != tt.want {
+			t.Errorf("redacted(%q) = %q, want %q", tt.spec, got, tt.want)
+		}
+		if s.String() != tt.spec {
+			t.Errorf("String() = %q, want the spec %q", s.String(), tt.spec)
+		}
+	}
+}

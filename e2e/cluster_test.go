@@ -34,6 +34,8 @@ type clusterOptions struct {
 	Tags string
 	// Env is extra environment for every replica.
 	Env []string
+	// EnvFor, when set, gives replica i environment of its own (after Env).
+	EnvFor func(i int) []string
 	// RedisArgs are extra redis-server arguments.
 	RedisArgs []string
 	// Sentinel runs the state on a master, a replica and three sentinels
@@ -108,6 +110,9 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 			"WOPIBRIDGE_LAUNCH_SECRET=" + string(testLaunchSecret),
 			"WOPIBRIDGE_PROOF=off",
 		}, o.Env...)
+		if o.EnvFor != nil {
+			p.env = append(p.env, o.EnvFor(i)...)
+		}
 		// One at a time: the first start generates the shared signing key.
 		p.start()
 		c.Procs = append(c.Procs, p)

@@ -114,3 +114,38 @@ func TestParseRedisURLErrors(t *testing.T) {
 		})
 	}
 }
+
+func FuzzParseRedisURL(f *testing.F) {
+	for _, s := range []string{
+		"redis://r:6379/0", "rediss://:p@r/1?wait=1", "redis-sentinel://:p@s1,[::1]:1/0?master=m&sentinel_password=q",
+		"redis-cluster://n1,n2:7001?wait=0", "redis-sentinel://s1", "redis-cluster://@/", "redis-sentinel://a@b@c?master=m",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		target, err := parseRedisURL(raw)
+		if err != nil {
+			return
+		}
+		var addrs []string
+		switch target.mode {
+		case redisSingle:
+			addrs = []string{target.single.Addr}
+		case redisSentinel:
+			addrs = target.failover.SentinelAddrs
+			if target.failover.MasterName == "" {
+				t.Fatalf("%q: a Sentinel target without a master name", raw)
+			}
+		case redisCluster:
+			addrs = target.cluster.Addrs
+			if target.prefix != RedisClusterKeyPrefix {
+				t.Fatalf("%q: a Cluster target with key prefix %q", raw, target.prefix)
+			}
+		default:
+			t.Fatalf("%q: mode %q", raw, target.mode)
+		}
+		if len(addrs) == 0 || target.wait < 0 || target.waitTimeout <= 0 {
+			t.Fatalf("%q: parsed to %+v", raw, target)
+		}
+	})
+}
