@@ -15,7 +15,7 @@ func TestClusterSentinelFailoverDuringSaves(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	c := startCluster(t, clusterOptions{Sentinel: true, DS: docserver.Options{RetryBase: 200 * time.Millisecond}})
 	s := &soak{t: t, c: c, seed: seed}
-	s.run(40, func(done <-chan struct{}) {
+	s.run(30, func(done <-chan struct{}) {
 		// A failover soon after the start, then one every few seconds: the store
 		// needs the demoted master back in sync as a replica before writes count
 		// as done again (wait=1).
@@ -27,7 +27,7 @@ func TestClusterSentinelFailoverDuringSaves(t *testing.T) {
 				return
 			case <-time.After(pause):
 			}
-			pause = time.Duration(2000+rng.IntN(2000)) * time.Millisecond
+			pause = time.Duration(1000+rng.IntN(1000)) * time.Millisecond
 			old := c.Sent.Master(t)
 			if next := c.Sent.Failover(t); next == old {
 				t.Errorf("the failover kept %s as master", old.Addr)
