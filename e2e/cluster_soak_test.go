@@ -35,11 +35,11 @@ import (
 //     final save;
 //   - while one style holds a file, the other style gets only a viewer.
 //
-// WOPIBRIDGE_SOAK_SESSIONS sets the number of sessions (default 60, about 30-60 s),
+// WOPIBRIDGE_SOAK_SESSIONS sets the number of sessions (default 100, about 30-60 s),
 // WOPIBRIDGE_SOAK_SEED the schedule's seed (default: from the clock, printed).
 
 const (
-	soakDefaultSessions = 60
+	soakDefaultSessions = 100
 	soakMaxChains       = 8
 	soakWait            = 30 * time.Second // for one callback's answer or one open
 )
