@@ -62,6 +62,15 @@ func TestParseState(t *testing.T) {
 		{spec: "redis://redis:6379/0", want: StateConfig{Kind: StateRedis, RedisURL: "redis://redis:6379/0"}},
 		{spec: "redis://redis", want: StateConfig{Kind: StateRedis, RedisURL: "redis://redis"}},
 		{spec: "rediss://:pw@redis.example.com:6380/3?dial_timeout=3s", want: StateConfig{Kind: StateRedis, RedisURL: "rediss://:pw@redis.example.com:6380/3?dial_timeout=3s"}},
+		{spec: "redis-sentinel://:pw@s1:26379,s2,[::1]:26380/2?master=mymaster&wait=1", want: StateConfig{Kind: StateRedis, RedisURL: "redis-sentinel://:pw@s1:26379,s2,[::1]:26380/2?master=mymaster&wait=1"}},
+		{spec: "redis-cluster://n1:7000,n2:7001", want: StateConfig{Kind: StateRedis, RedisURL: "redis-cluster://n1:7000,n2:7001"}},
+		{spec: "rediss-cluster://n1:7000/0?wait=0", want: StateConfig{Kind: StateRedis, RedisURL: "rediss-cluster://n1:7000/0?wait=0"}},
+		{spec: "redis-sentinel://s1,s2/0", wantErr: "needs ?master=<name>"},
+		{spec: "redis-sentinel://s1,,s2/0?master=m", wantErr: "no host"},
+		{spec: "redis-sentinel://s1:x/0?master=m", wantErr: `bad port "x"`},
+		{spec: "redis-sentinel://s1/x?master=m", wantErr: `database "x" is not a number`},
+		{spec: "redis-sentinel://s1?master=m&wait=some", wantErr: `wait="some"`},
+		{spec: "redis-cluster://n1/3", wantErr: "only database 0"},
 		{spec: "", wantErr: "empty"},
 		{spec: "wopibridge.db", wantErr: "has no scheme"},
 		{spec: "bolt:", wantErr: "bolt: needs a file"},
@@ -230,6 +239,26 @@ func TestFormatSize(t *testing.T) {
 	for n, want := range map[int64]string{0: "0", 1: "1", 1024: "1KiB", 1536: "1536", 100 << 20: "100MiB", 1 << 30: "1GiB", 3 << 40: "3TiB"} {
 		if got := FormatSize(n); got != want {
 			t.Errorf("FormatSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestStateRedactedHidesEveryPassword(t *testing.T) {
+	tests := []struct{ spec, want string }{
+		{"redis://u:pw1@r:6379/0", "redis://u:xxxxx@r:6379/0"},
+		{"redis-sentinel://:pw1@s1,[::1]:26380/2?master=m&sentinel_password=pw2", "redis-sentinel://:xxxxx@s1,[::1]:26380/2?master=m&sentinel_password=xxxxx"},
+		{"redis-cluster://app:pw1@n1:7000,n2:7001", "redis-cluster://app:xxxxx@n1:7000,n2:7001"},
+	}
+	for _, tt := range tests {
+		s, err := ParseState(tt.spec)
+		if err != nil {
+			t.Fatalf("ParseState(%q): %v", tt.spec, err)
+		}
+		if got := s.redacted(); got != tt.want {
+			t.Errorf("redacted(%q) = %q, want %q", tt.spec, got, tt.want)
+		}
+		if s.String() != tt.spec {
+			t.Errorf("String() = %q, want the spec %q", s.String(), tt.spec)
 		}
 	}
 }

@@ -440,3 +440,35 @@ func TestRedisTxOutlivesTransaction(t *testing.T) {
 		t.Error("Get through a Tx after its Update returned succeeded, want an error")
 	}
 }
+
+// In a Cluster the store's hashes share one slot (the hash tag), so that a transaction
+// spanning several of them is allowed; the conformance suite runs on a real one.
+func TestRedisClusterConformance(t *testing.T) {
+	srv := redistest.StartCluster(t) // one for all: a Cluster takes seconds to form
+	statetest.Run(t, func(t *testing.T) state.Store {
+		srv.Flush(t)
+		s := openRedis(t, "redis-cluster://"+srv.Addr+"?wait=0")
+		if err := s.Update(func(tx state.Tx) error {
+			if err := tx.Put("one", "k", []byte("1")); err != nil {
+				return err
+			}
+			return tx.Put("two", "k", []byte("2"))
+		}); err != nil {
+			t.Fatalf("a transaction over two buckets: %v", err)
+		}
+		raw := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{srv.Addr}})
+		defer raw.Close()
+		if got, err := raw.HGet(context.Background(), state.RedisClusterKeyPrefix+"two", "k").Result(); err != nil || got != "2" {
+			t.Fatalf("HGET %stwo k = %q, %v; want 2", state.RedisClusterKeyPrefix, got, err)
+		}
+		if err := s.Update(func(tx state.Tx) error {
+			if err := tx.Delete("one", "k"); err != nil {
+				return err
+			}
+			return tx.Delete("two", "k")
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
