@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -233,9 +234,19 @@ type heldPut struct {
 	once    sync.Once
 	entered chan struct{}
 	release chan struct{}
+	// readFirst: the body is read whole before the hold (the bytes are sent, the
+	// write has yet to land).
+	readFirst bool
 }
 
 func (h *heldPut) Put(ctx context.Context, id, lockID string, body io.Reader, limit int64) (storage.File, error) {
+	if h.readFirst {
+		b, err := io.ReadAll(body)
+		if err != nil {
+			return storage.File{}, err
+		}
+		body = bytes.NewReader(b)
+	}
 	h.once.Do(func() {
 		close(h.entered)
 		<-h.release
@@ -533,4 +544,134 @@ func holdAtSessionWrite(t *testing.T, m *Manager, what string, op func() error) 
 		t.Fatalf("%s never reached the session write", what)
 	}
 	return func() { close(hold) }, result
+}
+
+// spoolForcesave opens a session on a, and spools one forcesave of it (storage failing).
+func (r *replicas) spoolForcesave(a *replica, content string) string {
+	r.t.Helper()
+	ctx := context.Background()
+	o, err := a.m.Open(ctx, r.fileID)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := a.m.Editing(ctx, o.Key, []string{"u1"}); err != nil {
+		r.t.Fatal(err)
+	}
+	a.store.failPut.Store(true)
+	fetch, _ := bytesFetch(content)
+	if out, err := a.m.Save(ctx, o.Key, fetch, false); err != nil || out != Spooled {
+		r.t.Fatalf("forcesave = %v %v, want spooled", out, err)
+	}
+	a.store.failPut.Store(false)
+	return o.Key
+}
+
+// holdReplayWrite starts a replay on a and holds it at its write to storage until
+// release is called; done yields the replay's error.
+func holdReplayWrite(t *testing.T, a *replica) (release func(), done <-chan error) {
+	t.Helper()
+	hold := &heldPut{Backend: a.store.Backend, entered: make(chan struct{}), release: make(chan struct{}), readFirst: true}
+	a.store.Backend = hold
+	replayed := make(chan error, 1)
+	go func() { replayed <- a.m.Replay(context.Background()) }()
+	select {
+	case <-hold.entered:
+	case err := <-replayed:
+		t.Fatalf("replay ended before writing: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("replay never reached storage")
+	}
+	return func() { close(hold.release) }, replayed
+}
+
+// TestLateReplayPastItsLeaseChangesNothing: a replay whose lease expired while its write
+// stalled (its replica lost the state store, so no heartbeat renewed it) is taken over
+// by another replica, which writes the save; a newer save lands after it. The late
+// write must then land nowhere: not over the newer save, not settled twice, and the
+// count of waiting saves stays exact.
+func TestLateReplayPastItsLeaseChangesNothing(t *testing.T) {
+	r := newReplicas(t)
+	a, b := r.replica(), r.replica()
+	ctx := context.Background()
+	a.m.heartbeat = time.Hour // a's heartbeat never beats in this test
+	key := r.spoolForcesave(a, "first")
+	release, replayed := holdReplayWrite(t, a)
+
+	r.advance(replayLease + time.Minute)
+	b.m.loadPending()
+	if err := b.m.Replay(ctx); err != nil {
+		t.Fatalf("replay on the replica taking over: %v", err)
+	}
+	if got := r.content(b); got != "first" {
+		t.Fatalf("content after the takeover = %q, want the spooled save", got)
+	}
+	second, _ := bytesFetch("second")
+	if out, err := b.m.Save(ctx, key, second, false, "u1"); err != nil || out != Saved {
+		t.Fatalf("newer forcesave = %v %v, want saved", out, err)
+	}
+
+	release()
+	if err := <-replayed; !errors.Is(err, errReplayLeaseLost) {
+		t.Errorf("late replay = %v, want its lease lost", err)
+	}
+	if got := r.content(b); got != "second" {
+		t.Errorf("content after the late replay = %q, want the newer save", got)
+	}
+	for _, x := range []*replica{a, b} {
+		if n, err := x.m.Pending(); err != nil || n != 0 {
+			t.Errorf("waiting saves = %d %v, want 0", n, err)
+		}
+	}
+	s, err := b.m.session(r.fileID)
+	if err != nil || s == nil || s.Pending != 0 || s.Closing {
+		t.Fatalf("session = %+v %v, want open with nothing pending", s, err)
+	}
+	third, _ := bytesFetch("third")
+	if out, err := a.m.Save(ctx, key, third, true, "u1"); err != nil || out != Saved {
+		t.Errorf("final save after = %v %v, want saved over the newer save (no conflict copy)", out, err)
+	}
+	if got := r.content(b); got != "third" {
+		t.Errorf("content after the final save = %q", got)
+	}
+}
+
+// TestHeartbeatKeepsASlowReplaysLease: a replay whose write to storage takes longer
+// than replayLease keeps its lease while its heartbeat renews it: another replica
+// writes nothing meanwhile.
+func TestHeartbeatKeepsASlowReplaysLease(t *testing.T) {
+	r := newReplicas(t)
+	a, b := r.replica(), r.replica()
+	ctx := context.Background()
+	a.m.heartbeat = 5 * time.Millisecond
+	r.spoolForcesave(a, "slow")
+	release, replayed := holdReplayWrite(t, a)
+
+	r.advance(replayLease + time.Minute)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var cur replayLeaseRec
+		a.st.View(func(tx state.Tx) error { _, err := getJSON(tx, bucketReplaying, r.fileID, &cur); return err })
+		if cur.Expires.After(r.clock()) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the heartbeat never renewed the lease: %+v", cur)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.m.loadPending()
+	b.m.Replay(ctx)
+	if n := b.store.puts.Load(); n != 0 {
+		t.Errorf("the other replica wrote %d saves during the slow replay", n)
+	}
+	release()
+	if err := <-replayed; err != nil {
+		t.Fatalf("slow replay: %v", err)
+	}
+	if got := r.content(b); got != "slow" {
+		t.Errorf("content = %q", got)
+	}
+	if n, err := b.m.Pending(); err != nil || n != 0 {
+		t.Errorf("waiting saves = %d %v, want 0", n, err)
+	}
 }

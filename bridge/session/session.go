@@ -158,9 +158,16 @@ type Manager struct {
 	files keymutex.Map // serialises everything done for one file
 	spool sync.Mutex   // one replay at a time
 
-	// beforeSessionWrite, set by tests, runs in the transactions of Editing, Ended and
-	// RefreshLocks between reading a session record and writing it back.
+	// beforeSessionWrite, set by tests, runs in the transactions that read a session
+	// record and write it back, between the two.
 	beforeSessionWrite func()
+	// afterReplayLease, set by tests, runs once a replay took a file's lease, before it
+	// writes anything; heartbeat, when set, replaces replayHeartbeat.
+	afterReplayLease func(fileID string)
+	heartbeat        time.Duration
+
+	lmu    sync.Mutex
+	leases map[string]uint64 // file id → token of the replay lease this Manager holds
 
 	pmu     sync.Mutex
 	pending map[string]int // file id → spooled saves, as last seen

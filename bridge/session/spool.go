@@ -296,9 +296,21 @@ func (m *Manager) replayFailed(ctx context.Context, e spoolEntry, cause error) e
 	if errors.Is(cause, ErrNoEditor) {
 		m.emit(Event{Kind: EventNoEditor, FileID: e.rec.FileID, Key: e.rec.Key, Err: cause})
 	}
+	return m.resolve(ctx, e.seq, cause)
+}
+
+// replayEntry replays one waiting save under its file's mutex and replay lease. A
+// replay that lost its lease counts no failure: the save is another replica's now.
+func (m *Manager) replayEntry(ctx context.Context, e spoolEntry) error {
 	unlock := m.files.Lock(e.rec.FileID)
 	defer unlock()
-	return m.resolve(ctx, e.seq, cause)
+	return m.underReplayLease(ctx, e.rec.FileID, func(ctx context.Context) error {
+		err := m.replayOne(ctx, e.seq, e.rec)
+		if err == nil || errors.Is(err, errReplayLeaseLost) {
+			return err
+		}
+		return m.replayFailed(ctx, e, err)
+	})
 }
 
 // Replay tries to write every spooled save to storage, oldest first. A file whose save
@@ -317,13 +329,7 @@ func (m *Manager) Replay(ctx context.Context) error {
 		if failed[e.rec.FileID] || ctx.Err() != nil {
 			continue
 		}
-		err := m.underReplayLease(e.rec.FileID, func() error {
-			if err := m.replayOne(ctx, e.seq, e.rec); err != nil {
-				return m.replayFailed(ctx, e, err)
-			}
-			return nil
-		})
-		if err != nil {
+		if err := m.replayEntry(ctx, e); err != nil {
 			failed[e.rec.FileID] = true
 			if !errors.Is(err, errReplayBusy) {
 				errs = append(errs, err)
@@ -333,9 +339,9 @@ func (m *Manager) Replay(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// replayOne writes one waiting save; the caller holds the file's mutex and replay
+// lease (ctx carries its fence).
 func (m *Manager) replayOne(ctx context.Context, seq string, rec spoolRec) error {
-	unlock := m.files.Lock(rec.FileID)
-	defer unlock()
 	// A Flush or the background replay may have written it meanwhile.
 	var still bool
 	if err := m.o.State.View(func(tx state.Tx) error {

@@ -42,11 +42,20 @@ func (m *Manager) UnlockWhenSaved(fileID, lockID string) (bool, error) {
 		return false, err
 	}
 	last := entries[len(entries)-1]
-	if !last.rec.WOPI || last.rec.LockID != lockID {
-		return false, nil
-	}
-	last.rec.Unlock = true
-	return true, m.o.State.Update(func(tx state.Tx) error { return putJSON(tx, bucketSpool, last.seq, last.rec) })
+	// Marked in one transaction with its read: a replica that settles the save
+	// meanwhile deletes its record, which must not come back.
+	marked := false
+	err = m.o.State.Update(func(tx state.Tx) error {
+		marked = false
+		var rec spoolRec
+		ok, err := getJSON(tx, bucketSpool, last.seq, &rec)
+		if err != nil || !ok || rec.Recovered || !rec.WOPI || rec.LockID != lockID {
+			return err
+		}
+		rec.Unlock, marked = true, true
+		return putJSON(tx, bucketSpool, last.seq, rec)
+	})
+	return marked, err
 }
 
 // Waiting says whether saves of fileID wait in the spool, as this process last saw it
@@ -74,12 +83,7 @@ func (m *Manager) Flush(ctx context.Context, fileID string) error {
 		return err
 	}
 	for _, e := range entries {
-		if err := m.underReplayLease(fileID, func() error {
-			if err := m.replayOne(ctx, e.seq, e.rec); err != nil {
-				return m.replayFailed(ctx, e, err)
-			}
-			return nil
-		}); err != nil {
+		if err := m.replayEntry(ctx, e); err != nil {
 			return fmt.Errorf("%w: %w", ErrSavePending, err)
 		}
 	}
@@ -172,7 +176,15 @@ func (m *Manager) settlePut(ctx context.Context, seq string, rec spoolRec, outco
 		return nil
 	}
 	rec.Landed = true
-	if perr := m.o.State.Update(func(tx state.Tx) error { return putJSON(tx, bucketSpool, seq, rec) }); perr != nil {
+	if perr := m.o.State.Update(func(tx state.Tx) error {
+		if err := m.checkReplayLease(tx, rec.FileID); err != nil {
+			return err
+		}
+		if b, err := tx.Get(bucketSpool, seq); err != nil || b == nil {
+			return err // settled meanwhile: nothing to mark
+		}
+		return putJSON(tx, bucketSpool, seq, rec)
+	}); perr != nil {
 		return perr
 	}
 	return err
