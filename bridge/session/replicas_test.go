@@ -675,3 +675,128 @@ func TestHeartbeatKeepsASlowReplaysLease(t *testing.T) {
 		t.Errorf("waiting saves = %d %v, want 0", n, err)
 	}
 }
+
+// TestForcesaveOnOneReplicaDoesNotReviveASavedSession: a forcesave on one replica has
+// written its bytes and reads the session to note their version; the final save on
+// another replica ends the session before the first writes it back. The session must
+// stay ended.
+func TestForcesaveOnOneReplicaDoesNotReviveASavedSession(t *testing.T) {
+	r := newReplicas(t)
+	a, b := r.replica(), r.replica()
+	ctx := context.Background()
+	o, err := a.m.Open(ctx, r.fileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.m.Editing(ctx, o.Key, []string{"u1"}); err != nil {
+		t.Fatal(err)
+	}
+	forced, _ := bytesFetch("forcesaved")
+	release, saved := holdAtSessionWrite(t, a.m, "the forcesave", func() error {
+		out, err := a.m.Save(ctx, o.Key, forced, false, "u1")
+		if err == nil && out != Saved {
+			err = errors.New(string(out))
+		}
+		return err
+	})
+	final, _ := bytesFetch("final save")
+	if out, err := b.m.Save(ctx, o.Key, final, true, "u1"); err != nil || (out != Saved && out != ConflictCopy) {
+		t.Fatalf("final save on the other replica = %v %v", out, err)
+	}
+	release()
+	if err := <-saved; err != nil {
+		t.Fatalf("the forcesave: %v", err)
+	}
+	if s, err := b.m.session(r.fileID); err != nil || s != nil {
+		t.Errorf("session record after the final save = %+v %v, want none", s, err)
+	}
+	if l, err := b.store.GetLock(ctx, r.fileID); err != nil || l != "" {
+		t.Errorf("lock after the final save = %q %v, want none", l, err)
+	}
+	o2, err := b.m.Open(ctx, r.fileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o2.Key == o.Key || !o2.Edit {
+		t.Errorf("open after the final save = key %q edit %v, want a new key for editing (old %q)", o2.Key, o2.Edit, o.Key)
+	}
+}
+
+// TestRefusedReleaseOnOneReplicaDoesNotReviveAnEndedSession: one replica ends a
+// session and storage refuses its Unlock, so it marks the session's release to be
+// retried; another replica ends the same session meanwhile, its Unlock taken. The
+// mark must not bring the ended session back (the file would open view-only).
+func TestRefusedReleaseOnOneReplicaDoesNotReviveAnEndedSession(t *testing.T) {
+	r := newReplicas(t)
+	a, b := r.replica(), r.replica()
+	ctx := context.Background()
+	o, err := a.m.Open(ctx, r.fileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.m.Editing(ctx, o.Key, []string{"u1"}); err != nil {
+		t.Fatal(err)
+	}
+	a.store.failUnlock.Store(true)
+	release, ended := holdAtSessionWrite(t, a.m, "the release mark", func() error { return a.m.Ended(ctx, o.Key) })
+	if err := b.m.Ended(ctx, o.Key); err != nil {
+		t.Fatalf("status 4 on the other replica: %v", err)
+	}
+	release()
+	if err := <-ended; err != nil {
+		t.Fatalf("status 4: %v", err)
+	}
+	if s, err := b.m.session(r.fileID); err != nil || s != nil {
+		t.Errorf("session record = %+v %v, want none", s, err)
+	}
+	if rel, err := b.m.Releasing(r.fileID); err != nil || rel {
+		t.Errorf("releasing = %v %v, want false", rel, err)
+	}
+}
+
+// TestTwoReplicasStartingOneSessionKeepItsCount: two status 1 of one key on two
+// replicas both find no session and start it; the second's write must join the
+// session the first started (and a save spooled in it since), not reset its count of
+// waiting saves (the session would end with a save still waiting).
+func TestTwoReplicasStartingOneSessionKeepItsCount(t *testing.T) {
+	r := newReplicas(t)
+	a, b := r.replica(), r.replica()
+	ctx := context.Background()
+	o, err := a.m.Open(ctx, r.fileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, joined := holdAtSessionWrite(t, a.m, "status 1", func() error { return a.m.Editing(ctx, o.Key, []string{"u2"}) })
+	if err := b.m.Editing(ctx, o.Key, []string{"u1"}); err != nil {
+		t.Fatal(err)
+	}
+	b.store.failPut.Store(true)
+	fetch, _ := bytesFetch("spooled forcesave")
+	if out, err := b.m.Save(ctx, o.Key, fetch, false, "u1"); err != nil || out != Spooled {
+		t.Fatalf("forcesave = %v %v, want spooled", out, err)
+	}
+	b.store.failPut.Store(false)
+	release()
+	if err := <-joined; err != nil {
+		t.Fatalf("the other status 1: %v", err)
+	}
+	s, err := b.m.session(r.fileID)
+	if err != nil || s == nil || s.Pending != 1 {
+		t.Fatalf("session = %+v %v, want one save counted", s, err)
+	}
+	if err := b.m.Ended(ctx, o.Key); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := b.store.GetLock(ctx, r.fileID); err != nil || l != LockID(o.Key) {
+		t.Errorf("lock while the save waits = %q %v, want the session's", l, err)
+	}
+	if err := b.m.Replay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.content(b); got != "spooled forcesave" {
+		t.Errorf("content = %q", got)
+	}
+	if l, err := b.store.GetLock(ctx, r.fileID); err != nil || l != "" {
+		t.Errorf("lock after the save landed = %q %v, want none", l, err)
+	}
+}

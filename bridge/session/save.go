@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/wopibridge/wopibridge/bridge/state"
 	"github.com/wopibridge/wopibridge/bridge/storage"
 )
 
@@ -81,7 +82,7 @@ func (m *Manager) Save(ctx context.Context, key string, fetch Fetcher, final boo
 			return m.spoolSave(ctx, key, fileID, sess, fetch, final, editors, err)
 		}
 		sess.Refreshed, sess.Active = m.now(), m.now()
-		if err := m.putSession(fileID, sess); err != nil {
+		if sess, err = m.startSession(fileID, sess); err != nil {
 			return "", err
 		}
 	}
@@ -146,11 +147,47 @@ func (m *Manager) Save(ctx context.Context, key string, fetch Fetcher, final boo
 		}
 		return Saved, m.setKeyState(key, "", keySaved)
 	}
-	sess.Version = nf.Version
-	if len(users) > 0 {
-		sess.Users = users
-	}
-	return Saved, m.putSession(fileID, sess)
+	// The forcesave's version goes to the session in one transaction from its read:
+	// the final save on another replica may end the session meanwhile, and a record
+	// written back would revive it.
+	now := m.now()
+	return Saved, m.o.State.Update(func(tx state.Tx) error {
+		cur, err := getSession(tx, fileID)
+		if err != nil || cur == nil || cur.Key != key {
+			return err
+		}
+		if m.beforeSessionWrite != nil {
+			m.beforeSessionWrite()
+		}
+		cur.Version, cur.Active = nf.Version, now
+		if len(users) > 0 {
+			cur.Users = users
+		}
+		return putJSON(tx, bucketSessions, fileID, cur)
+	})
+}
+
+// startSession records sess, a session the save of a key starts (its status 1 was
+// lost), unless a session of that key was recorded meanwhile (then that one is
+// returned, its users joined).
+func (m *Manager) startSession(fileID string, sess *sessionRec) (*sessionRec, error) {
+	out := sess
+	err := m.o.State.Update(func(tx state.Tx) error {
+		cur, err := getSession(tx, fileID)
+		if err != nil {
+			return err
+		}
+		out = sess
+		if cur != nil && cur.Key == sess.Key {
+			out = cur
+			return nil
+		}
+		if cur != nil {
+			return fmt.Errorf("%w: a session of key %s started meanwhile", ErrLockedElsewhere, cur.Key)
+		}
+		return putJSON(tx, bucketSessions, fileID, sess)
+	})
+	return out, err
 }
 
 func (m *Manager) putFetched(ctx context.Context, fileID, lockID string, fetch Fetcher) (storage.File, error) {

@@ -436,8 +436,36 @@ func (m *Manager) editing(ctx context.Context, key string, users []string) error
 	}
 	sess = &sessionRec{Key: key, LockID: LockID(key), Version: k.Version, Users: users,
 		Started: now, Refreshed: now, Active: now}
-	return m.o.State.Update(func(tx state.Tx) error {
-		if err := putJSON(tx, bucketSessions, k.FileID, sess); err != nil {
+	saved := false
+	err = m.o.State.Update(func(tx state.Tx) error {
+		saved = false
+		k, err := getKey(tx, key)
+		if err != nil || k == nil {
+			return err
+		}
+		if k.State == keySaved {
+			saved = true // saved on another replica meanwhile: a late status 1
+			return nil
+		}
+		// Another replica's status 1 of the key may have started the session
+		// meanwhile, and counted saves in it since: join it, never reset it.
+		cur, err := getSession(tx, k.FileID)
+		if err != nil {
+			return err
+		}
+		if m.beforeSessionWrite != nil {
+			m.beforeSessionWrite()
+		}
+		switch {
+		case cur == nil:
+			cur = sess
+		case cur.Key != key:
+			return errSessionChanged
+		default:
+			cur.Release = false
+			cur.Users, cur.Active = users, now
+		}
+		if err := putJSON(tx, bucketSessions, k.FileID, cur); err != nil {
 			return err
 		}
 		if k.State != keyEnded {
@@ -446,6 +474,14 @@ func (m *Manager) editing(ctx context.Context, key string, users []string) error
 		k.State, k.Updated = keyIssued, now // a reconnect: the key is in use again
 		return putJSON(tx, bucketKeys, key, k)
 	})
+	if err == nil && saved {
+		// The lock just taken belongs to no session: give it back.
+		m.asEditors(ctx, editorsOf(users, nil, k), func(c context.Context) error {
+			_, err := m.o.Storage.Unlock(c, k.FileID, LockID(key))
+			return err
+		})
+	}
+	return err
 }
 
 // Ended handles status 4 (closed without changes) and 3 (save error): the session of
@@ -503,7 +539,7 @@ func (m *Manager) release(ctx context.Context, fileID string, sess *sessionRec) 
 			}
 		}
 	}
-	return m.o.State.Update(func(tx state.Tx) error { return tx.Delete(bucketSessions, fileID) })
+	return m.forgetSession(fileID, sess.Key)
 }
 
 func (m *Manager) keyOf(key string) (*keyRec, error) {
@@ -527,10 +563,6 @@ func (m *Manager) session(fileID string) (*sessionRec, error) {
 		return err
 	})
 	return s, err
-}
-
-func (m *Manager) putSession(fileID string, s *sessionRec) error {
-	return m.o.State.Update(func(tx state.Tx) error { return putJSON(tx, bucketSessions, fileID, s) })
 }
 
 // setKeyState moves key from state from to state to; other states are left alone.
