@@ -65,24 +65,28 @@ func (m *Manager) spoolSave(ctx context.Context, key, fileID string, sess *sessi
 	}
 	rec := spoolRec{FileID: fileID, Key: key, LockID: sess.LockID, Final: final, Users: editors}
 	err = m.keep(rec, body, cause, func(tx state.Tx) error {
+		k, err := getKey(tx, key)
+		if err != nil || k == nil {
+			return err
+		}
 		cur, err := getSession(tx, fileID)
 		if err != nil {
 			return err
 		}
-		if cur == nil {
-			cur = sess
+		if cur == nil && k.State == keyIssued {
+			cur = sess // a session whose record is gone only if it never started
 		}
-		cur.Pending++
-		cur.Closing = cur.Closing || final
-		if err := putJSON(tx, bucketSessions, fileID, cur); err != nil {
-			return err
+		// A session that ended meanwhile on another replica (or another key's) is
+		// left as it is: the save waits in the spool all the same.
+		if cur != nil && cur.Key == key {
+			cur.Pending++
+			cur.Closing = cur.Closing || final
+			if err := putJSON(tx, bucketSessions, fileID, cur); err != nil {
+				return err
+			}
 		}
 		if !final {
 			return nil
-		}
-		k, err := getKey(tx, key)
-		if err != nil || k == nil {
-			return err
 		}
 		k.State, k.Updated = keySaved, m.now()
 		return putJSON(tx, bucketKeys, key, k)
