@@ -41,6 +41,9 @@ type replayLeaseRec struct {
 	Owner   string    `json:"owner"`
 	Token   uint64    `json:"token,omitempty"`
 	Expires time.Time `json:"expires"`
+	// Direct: held by a new save written straight to storage (see PutInTurn), not
+	// by a replay.
+	Direct bool `json:"direct,omitempty"`
 }
 
 var (
@@ -62,26 +65,35 @@ func newOwnerID() string {
 func (m *Manager) takeReplayLease(fileID string) (uint64, error) {
 	var token uint64
 	err := m.o.State.Update(func(tx state.Tx) error {
-		var cur replayLeaseRec
-		ok, err := getJSON(tx, bucketReplaying, fileID, &cur)
-		if err != nil {
-			return err
-		}
-		if ok && m.now().Before(cur.Expires) {
-			return errReplayBusy
-		}
-		b, err := tx.Get(bucketSeq, "replay")
-		if err != nil {
-			return err
-		}
-		n, _ := strconv.ParseUint(string(b), 10, 64)
-		token = n + 1
-		if err := tx.Put(bucketSeq, "replay", []byte(strconv.FormatUint(token, 10))); err != nil {
-			return err
-		}
-		return putJSON(tx, bucketReplaying, fileID, replayLeaseRec{Owner: m.id, Token: token, Expires: m.now().Add(replayLease)})
+		var err error
+		token, err = m.takeLeaseIn(tx, fileID, false)
+		return err
 	})
 	return token, err
+}
+
+// takeLeaseIn takes fileID's lease in tx, for a replay or a direct write, and
+// returns its token; errReplayBusy when a live lease is held.
+func (m *Manager) takeLeaseIn(tx state.Tx, fileID string, direct bool) (uint64, error) {
+	var cur replayLeaseRec
+	ok, err := getJSON(tx, bucketReplaying, fileID, &cur)
+	if err != nil {
+		return 0, err
+	}
+	if ok && m.now().Before(cur.Expires) {
+		return 0, errReplayBusy
+	}
+	b, err := tx.Get(bucketSeq, "replay")
+	if err != nil {
+		return 0, err
+	}
+	n, _ := strconv.ParseUint(string(b), 10, 64)
+	token := n + 1
+	if err := tx.Put(bucketSeq, "replay", []byte(strconv.FormatUint(token, 10))); err != nil {
+		return 0, err
+	}
+	rec := replayLeaseRec{Owner: m.id, Token: token, Expires: m.now().Add(replayLease), Direct: direct}
+	return token, putJSON(tx, bucketReplaying, fileID, rec)
 }
 
 // renewReplayLease extends the lease of token; errReplayLeaseLost when it is no
@@ -157,15 +169,23 @@ func (m *Manager) replayFence(ctx context.Context, fileID string, token uint64) 
 	}})
 }
 
-// underReplayLease runs fn holding fileID's replay lease, renewed by a heartbeat
-// while fn runs; fn's context carries the lease's fence. The caller holds the file's
-// mutex (which keeps this process's replays of a file apart; correctness rests on the
-// lease alone).
+// underReplayLease runs fn holding fileID's replay lease (see holdingLease).
 func (m *Manager) underReplayLease(ctx context.Context, fileID string, fn func(ctx context.Context) error) error {
 	token, err := m.takeReplayLease(fileID)
 	if err != nil {
 		return err
 	}
+	if m.afterReplayLease != nil {
+		m.afterReplayLease(fileID)
+	}
+	return m.holdingLease(ctx, fileID, token, fn)
+}
+
+// holdingLease runs fn holding fileID's lease under token, renewed by a heartbeat
+// while fn runs, and drops it after; fn's context carries the lease's fence. The
+// caller holds the file's mutex (which keeps this process's writes of a file apart;
+// correctness rests on the lease alone).
+func (m *Manager) holdingLease(ctx context.Context, fileID string, token uint64, fn func(ctx context.Context) error) error {
 	m.lmu.Lock()
 	if m.leases == nil {
 		m.leases = map[string]uint64{}
@@ -201,8 +221,5 @@ func (m *Manager) underReplayLease(ctx context.Context, fileID string, fn func(c
 		m.lmu.Unlock()
 		m.dropReplayLease(fileID, token)
 	}()
-	if m.afterReplayLease != nil {
-		m.afterReplayLease(fileID)
-	}
 	return fn(m.replayFence(ctx, fileID, token))
 }

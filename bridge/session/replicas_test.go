@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -798,5 +799,117 @@ func TestTwoReplicasStartingOneSessionKeepItsCount(t *testing.T) {
 	}
 	if l, err := b.store.GetLock(ctx, r.fileID); err != nil || l != "" {
 		t.Errorf("lock after the save landed = %q %v, want none", l, err)
+	}
+}
+
+// putInTurn is a PutFile of content on x through PutInTurn, written to x's storage
+// by put (nil: straight to it).
+func (r *replicas) putInTurn(x *replica, content string, put func(context.Context, io.Reader) (storage.File, error)) (bool, error) {
+	if put == nil {
+		put = func(ctx context.Context, body io.Reader) (storage.File, error) {
+			return x.store.Put(ctx, r.fileID, "ds-lock", body, 0)
+		}
+	}
+	_, spooled, err := x.m.PutInTurn(context.Background(), r.fileID, "ds-lock", "u1", "", strings.NewReader(content), false, nil, put)
+	return spooled, err
+}
+
+// TestSaveOnAnotherReplicaQueuesBehindAWaitingSave: a PutFile spooled on one replica
+// (storage refused it) waits; the next PutFile of the file reaches another replica,
+// which has not heard of it, while storage is back. It must go to the spool behind
+// the waiting save, and both land in order.
+func TestSaveOnAnotherReplicaQueuesBehindAWaitingSave(t *testing.T) {
+	r := newReplicas(t)
+	a, b := r.replica(), r.replica()
+	ctx := context.Background()
+	if _, err := a.store.Lock(ctx, r.fileID, "ds-lock"); err != nil {
+		t.Fatal(err)
+	}
+	refused := func(ctx context.Context, body io.Reader) (storage.File, error) {
+		return storage.File{}, storage.ErrUnavailable // the upstream is down
+	}
+	if spooled, err := r.putInTurn(a, "earlier", refused); err != nil || !spooled {
+		t.Fatalf("earlier save = spooled %v %v, want spooled", spooled, err)
+	}
+	if b.m.Waiting(r.fileID) {
+		t.Fatal("the other replica already counts the waiting save: the test needs it not to")
+	}
+	if spooled, err := r.putInTurn(b, "later", nil); err != nil || !spooled {
+		t.Errorf("later save on the other replica = spooled %v %v, want spooled behind the earlier", spooled, err)
+	}
+	if got := r.content(b); got != "v1" {
+		t.Errorf("content before the replay = %q, want v1 (nothing overtook the waiting save)", got)
+	}
+	if err := b.m.Replay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.content(b); got != "later" {
+		t.Errorf("content after the replay = %q, want the later save last", got)
+	}
+}
+
+// TestSaveWaitsForAnotherReplicasWriteInFlight: a PutFile's direct write on one
+// replica is in flight (a slow storage); the next PutFile of the file reaches another
+// replica meanwhile. It must wait for that write's outcome: when the write fails and
+// the first save goes to the spool, the second goes behind it, never before.
+func TestSaveWaitsForAnotherReplicasWriteInFlight(t *testing.T) {
+	r := newReplicas(t)
+	a, b := r.replica(), r.replica()
+	ctx := context.Background()
+	if _, err := a.store.Lock(ctx, r.fileID, "ds-lock"); err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	slowThenDown := func(ctx context.Context, body io.Reader) (storage.File, error) {
+		close(entered)
+		<-release
+		return storage.File{}, storage.ErrUnavailable
+	}
+	first := make(chan error, 1)
+	go func() {
+		spooled, err := r.putInTurn(a, "earlier", slowThenDown)
+		if err == nil && !spooled {
+			err = errors.New("not spooled")
+		}
+		first <- err
+	}()
+	<-entered
+	busy := make(chan struct{})
+	var once sync.Once
+	b.m.turnBusy = func(string) { once.Do(func() { close(busy) }) }
+	var bPuts atomic.Int32
+	second := make(chan error, 1)
+	go func() {
+		spooled, err := r.putInTurn(b, "later", func(ctx context.Context, body io.Reader) (storage.File, error) {
+			bPuts.Add(1)
+			return b.store.Put(ctx, r.fileID, "ds-lock", body, 0)
+		})
+		if err == nil && !spooled {
+			err = errors.New("written directly")
+		}
+		second <- err
+	}()
+	select {
+	case <-busy:
+	case err := <-second:
+		t.Fatalf("the later save finished while the earlier was in flight: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the later save never met the earlier's write")
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatalf("earlier save: %v", err)
+	}
+	if err := <-second; err != nil {
+		t.Errorf("later save: %v, want spooled behind the earlier", err)
+	}
+	if n := bPuts.Load(); n != 0 {
+		t.Errorf("the later save was written %d times before the earlier landed", n)
+	}
+	if err := b.m.Replay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.content(b); got != "later" {
+		t.Errorf("content after the replay = %q, want the later save last", got)
 	}
 }

@@ -165,6 +165,9 @@ type Manager struct {
 	// writes anything; heartbeat, when set, replaces replayHeartbeat.
 	afterReplayLease func(fileID string)
 	heartbeat        time.Duration
+	// turnBusy, set by tests, runs when PutInTurn finds another write of the file
+	// under way and waits for it.
+	turnBusy func(fileID string)
 
 	lmu    sync.Mutex
 	leases map[string]uint64 // file id → token of the replay lease this Manager holds

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/wopibridge/wopibridge/bridge/state"
 	"github.com/wopibridge/wopibridge/bridge/storage"
@@ -29,6 +30,93 @@ func (m *Manager) SpoolPut(ctx context.Context, fileID, lockID, user, base strin
 	defer unlockFile()
 	rec := spoolRec{FileID: fileID, LockID: lockID, Final: unlock, WOPI: true, User: user, Base: base, Unlock: unlock}
 	return m.keep(rec, body, cause, nil)
+}
+
+// PutInTurn writes a PutFile of fileID (body, read again from its start when it goes
+// to the spool) in the file's turn across every replica on the state store: directly
+// with put when no earlier save of the file waits, otherwise, or when put finds
+// storage unavailable, into the spool behind them (see SpoolPut for the arguments;
+// cause is why, when it goes to the spool for a reason found before). spooled says the
+// bytes went to the spool.
+//
+// Whether a save waits is read in the transaction that takes the file's lease for the
+// direct write, and the lease is held until the write landed or the save is spooled:
+// a save on another replica waits for that lease (the write may still fail and spool),
+// then goes behind whatever it left waiting. So a later save never overtakes an
+// earlier one, whichever replica each reached.
+func (m *Manager) PutInTurn(ctx context.Context, fileID, lockID, user, base string, body io.ReadSeeker, unlock bool, cause error,
+	put func(context.Context, io.Reader) (storage.File, error)) (f storage.File, spooled bool, err error) {
+	unlockFile := m.files.Lock(fileID)
+	defer unlockFile()
+	rec := spoolRec{FileID: fileID, LockID: lockID, Final: unlock, WOPI: true, User: user, Base: base, Unlock: unlock}
+	if cause != nil {
+		return storage.File{}, true, m.keep(rec, body, cause, nil)
+	}
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		var token uint64
+		waiting := false
+		err := m.o.State.Update(func(tx state.Tx) error {
+			var err error
+			if waiting, err = waitingIn(tx, fileID); err != nil || waiting {
+				return err
+			}
+			token, err = m.takeLeaseIn(tx, fileID, true)
+			return err
+		})
+		switch {
+		case waiting:
+			return storage.File{}, true, m.keep(rec, body, errors.New("earlier saves of the file wait in the spool"), nil)
+		case errors.Is(err, errReplayBusy):
+			// Another replica writes or replays the file now: its outcome decides
+			// whether this save goes behind waiting ones.
+			if m.turnBusy != nil {
+				m.turnBusy(fileID)
+			}
+			select {
+			case <-ctx.Done():
+				return storage.File{}, false, fmt.Errorf("%w: waiting for another replica's write of the file: %w", ErrSavePending, ctx.Err())
+			case <-time.After(wait):
+			}
+			continue
+		case err != nil:
+			return storage.File{}, false, err
+		}
+		if m.afterReplayLease != nil {
+			m.afterReplayLease(fileID)
+		}
+		err = m.holdingLease(ctx, fileID, token, func(ctx context.Context) error {
+			f, err = put(ctx, body)
+			if !errors.Is(err, storage.ErrUnavailable) {
+				return err
+			}
+			if _, serr := body.Seek(0, io.SeekStart); serr != nil {
+				return serr
+			}
+			spooled = true
+			return m.keep(rec, body, err, nil)
+		})
+		return f, spooled, err
+	}
+}
+
+// waitingIn says, in tx, whether saves of fileID wait in the spool.
+func waitingIn(tx state.Tx, fileID string) (bool, error) {
+	found := false
+	err := tx.ForEach(bucketSpool, func(_ string, v []byte) error {
+		var rec spoolRec
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return err
+		}
+		if rec.FileID == fileID && !rec.Recovered {
+			found = true
+			return errStop
+		}
+		return nil
+	})
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	return found, err
 }
 
 // UnlockWhenSaved asks for lockID to be released on fileID once its spooled saves have
