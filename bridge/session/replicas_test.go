@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/wopibridge/wopibridge/bridge/state"
 	"github.com/wopibridge/wopibridge/bridge/state/redistest"
 	"github.com/wopibridge/wopibridge/bridge/storage"
@@ -911,5 +913,50 @@ func TestSaveWaitsForAnotherReplicasWriteInFlight(t *testing.T) {
 	}
 	if got := r.content(b); got != "later" {
 		t.Errorf("content after the replay = %q, want the later save last", got)
+	}
+}
+
+// TestReplicaReplaysAnotherReplicasSaveOnItsNotice: with the replay tick an hour
+// away, a replica hears of the save another one spooled and writes it at once.
+func TestReplicaReplaysAnotherReplicasSaveOnItsNotice(t *testing.T) {
+	r := newReplicas(t)
+	a, b := r.replica(), r.replica()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b.m.o.RetryEvery = time.Hour
+	ran := make(chan struct{})
+	go func() { defer close(ran); b.m.Run(ctx) }()
+	defer func() { cancel(); <-ran }()
+	admin := redis.NewClient(&redis.Options{Addr: r.srv.Addr})
+	defer admin.Close()
+	channel := state.RedisKeyPrefix + noticeChannel
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		subs, err := admin.PubSubNumSub(ctx, channel).Result()
+		if err == nil && subs[channel] == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica never listened for notices: %v %v", subs, err)
+		}
+	}
+
+	key := r.spoolForcesave(a, "heard of at once")
+	for deadline := time.Now().Add(20 * time.Second); r.content(b) != "heard of at once"; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("content = %q: the other replica never wrote the waiting save", r.content(b))
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		s, err := a.m.session(r.fileID)
+		n, perr := a.m.Pending()
+		if err == nil && perr == nil && s != nil && s.Key == key && s.Pending == 0 && n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the replay: session %+v %v, %d waiting %v", s, err, n, perr)
+		}
+	}
+	if n := a.store.puts.Load() + b.store.puts.Load(); n != 2 {
+		t.Errorf("%d writes to storage, want 2 (the refused one, the replay)", n)
 	}
 }

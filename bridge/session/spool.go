@@ -134,6 +134,7 @@ func (m *Manager) keep(rec spoolRec, body io.Reader, cause error, also func(stat
 		return fmt.Errorf("%w: spool: %v (storage: %v)", ErrNotSafe, err, cause)
 	}
 	m.addPending(rec.FileID, 1)
+	m.notify(noticeSpooled, rec.FileID)
 	m.emit(Event{Kind: EventSpooled, FileID: rec.FileID, Key: rec.Key, Err: cause})
 	return nil
 }
@@ -464,6 +465,7 @@ func (m *Manager) forget(seq string, rec spoolRec, also func(state.Tx) error) er
 		return err
 	}
 	m.addPending(rec.FileID, -1)
+	m.notify(noticeSettled, rec.FileID)
 	m.dropChunks(seq)
 	m.emit(Event{Kind: EventReplayed, FileID: rec.FileID, Key: rec.Key})
 	return nil
@@ -531,16 +533,27 @@ func (m *Manager) Run(ctx context.Context) {
 	}
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	notices := m.listen(ctx)
 	for {
 		if n, err := m.loadPending(); err == nil && n > 0 {
 			m.Replay(ctx)
 		}
 		m.RetryReleases(ctx)
 		m.RefreshLocks(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				break wait
+			case msg, ok := <-notices:
+				if !ok {
+					notices = nil // the store stopped; the tick goes on
+					continue
+				}
+				m.heard(ctx, msg)
+			}
 		}
 	}
 }

@@ -166,6 +166,11 @@ func (m *Manager) Flush(ctx context.Context, fileID string) error {
 	if !m.Waiting(fileID) {
 		return nil
 	}
+	return m.flush(ctx, fileID)
+}
+
+// flush is Flush whatever this process last counted.
+func (m *Manager) flush(ctx context.Context, fileID string) error {
 	entries, err := m.spooled(fileID)
 	if err != nil {
 		return err
