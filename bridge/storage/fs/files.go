@@ -181,9 +181,10 @@ func (s *FS) preparePut(id, lockID string) (parent string, perm os.FileMode, err
 }
 
 // commitPut checks the lock (and the fence of ctx) in one transaction, then renames.
-// Another replica sharing the state store may change the lock between that
-// transaction and the rename: the window is the rename and nothing else (onWindow
-// measures it). The new version is recorded after the rename, so that the version Put
+// That transaction also marks the write as landing (bucketLanding) until the rename
+// and its record are done: a lock change on another replica sharing the state store
+// waits for it (see changeLock), so no lock is granted between the check and the
+// rename (onWindow measures how long that is). The new version is recorded after the rename, so that the version Put
 // returns is the file's even if another replica looked at it in between.
 func (s *FS) commitPut(ctx context.Context, id, lockID, tmpRel string) (storage.File, error) {
 	n, rel, _, err := s.lookupFile(id)
@@ -200,6 +201,7 @@ func (s *FS) commitPut(ctx context.Context, id, lockID, tmpRel string) (storage.
 	fence, fenced := storage.FenceFrom(ctx)
 	fenced = fenced && fence.Store == s.state
 	now := s.now()
+	mark := landingMark(now)
 	err = s.state.Update(func(tx state.Tx) error {
 		held, err := currentLock(tx, id, now)
 		if err != nil {
@@ -209,13 +211,16 @@ func (s *FS) commitPut(ctx context.Context, id, lockID, tmpRel string) (storage.
 			return err
 		}
 		if fenced {
-			return fence.Check(tx)
+			if err := fence.Check(tx); err != nil {
+				return err
+			}
 		}
-		return nil
+		return tx.Put(bucketLanding, id, mark)
 	})
 	if err != nil {
 		return storage.File{}, err
 	}
+	defer s.state.Update(func(tx state.Tx) error { return dropLanding(tx, id, mark) })
 	checked := time.Now()
 	if s.beforeRename != nil {
 		s.beforeRename()

@@ -70,6 +70,8 @@ type FS struct {
 	// onWindow is told how long that window lasted.
 	beforeRename func()
 	onWindow     func(time.Duration)
+	// landingBusy, set by tests, runs when a lock change waits for a write landing.
+	landingBusy func()
 }
 
 var (
