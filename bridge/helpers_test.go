@@ -79,6 +79,12 @@ func newEnv(t testing.TB, configure ...func(*Options)) *testEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return newEnvOn(t, st, clock, configure...)
+}
+
+// newEnvOn is newEnv over the state store st.
+func newEnvOn(t testing.TB, st state.Store, clock *testClock, configure ...func(*Options)) *testEnv {
+	t.Helper()
 	backend := newTestBackend(t, st, clock.Now)
 	logs := &syncBuffer{}
 	logger := logrus.New()

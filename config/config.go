@@ -160,12 +160,14 @@ const (
 	StateRedis StateKind = "redis"
 )
 
-// StateConfig is the parsed WOPIBRIDGE_STATE: bolt:<file> or redis://host:port/db.
+// StateConfig is the parsed WOPIBRIDGE_STATE: bolt:<file>, or Redis (one server,
+// Sentinel or Cluster).
 type StateConfig struct {
 	Kind StateKind
 	// Path is the bolt database file.
 	Path string
-	// RedisURL is the redis:// (or rediss://) URL as configured; it may hold a password.
+	// RedisURL is the redis://, redis-sentinel:// or redis-cluster:// URL (rediss...
+	// for TLS) as configured; it may hold a password.
 	RedisURL string
 }
 

@@ -35,7 +35,7 @@ func FuzzParseStorage(f *testing.F) {
 }
 
 func FuzzParseState(f *testing.F) {
-	for _, s := range []string{"bolt:x.db", "bolt:", "redis://r:6379/0", "rediss://:p@r/1?x=y", "redis://", "redis:x", "etcd://x"} {
+	for _, s := range []string{"bolt:x.db", "bolt:", "redis://r:6379/0", "rediss://:p@r/1?x=y", "redis-sentinel://:p@s1,[::1]:1/0?master=m&sentinel_password=q", "redis-cluster://n1,n2:7001", "redis://", "redis:x", "etcd://x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, spec string) {

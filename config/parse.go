@@ -12,7 +12,7 @@ import (
 
 const (
 	storageHint = "use fs:<dir> or wopi:<origin>[,<origin>...]"
-	stateHint   = "use bolt:<file> or redis://host:port/db"
+	stateHint   = "use bolt:<file>, redis://host:port/db, redis-sentinel://host:port,host:port/db?master=name or redis-cluster://host:port,host:port"
 )
 
 // ParseStorage parses a WOPIBRIDGE_STORAGE value: fs:<dir>, or
@@ -150,8 +150,12 @@ func checkHost(hostport string) error {
 	return nil
 }
 
-// ParseState parses a WOPIBRIDGE_STATE value: bolt:<file> or redis://host:port/db
-// (rediss:// for TLS; user, password and query options are kept for the client).
+// ParseState parses a WOPIBRIDGE_STATE value: bolt:<file>, or Redis as one server
+// (redis://host:port/db), a Sentinel-watched master
+// (redis-sentinel://host:port,host:port/db?master=name) or a Cluster
+// (redis-cluster://host:port,host:port); rediss, rediss-sentinel and rediss-cluster
+// for TLS. User, password and query options are kept for the client, which reads
+// them (bridge/state).
 func ParseState(spec string) (StateConfig, error) {
 	spec = strings.TrimSpace(spec)
 	scheme, rest, ok := strings.Cut(spec, ":")
@@ -167,7 +171,7 @@ func ParseState(spec string) (StateConfig, error) {
 			return StateConfig{}, errors.New("bolt: needs a file (use bolt:<file>, e.g. bolt:/var/lib/wopibridge/wopibridge.db)")
 		}
 		return StateConfig{Kind: StateBolt, Path: rest}, nil
-	case "redis", "rediss":
+	case "redis", "rediss", "redis-sentinel", "rediss-sentinel", "redis-cluster", "rediss-cluster":
 		if err := checkRedisURL(spec); err != nil {
 			return StateConfig{}, err
 		}
@@ -191,7 +195,7 @@ func (s StateConfig) String() string {
 
 func (s StateConfig) redacted() string {
 	if s.Kind == StateRedis {
-		if u, err := url.Parse(s.RedisURL); err == nil {
+		if u, err := parseRedisURL(s.RedisURL); err == nil {
 			return u.Redacted()
 		}
 		return "redis://(unparsable)"
@@ -199,24 +203,75 @@ func (s StateConfig) redacted() string {
 	return s.String()
 }
 
+// parseRedisURL parses the Redis forms of WOPIBRIDGE_STATE; in the Sentinel and Cluster
+// forms the host is a comma-separated list, which net/url does not take when it holds
+// IPv6 literals, so the list is cut out before and put back after. A
+// sentinel_password option is replaced in what Redacted shows.
+func parseRedisURL(s string) (*url.URL, error) {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok || !strings.Contains(scheme, "-") {
+		return url.Parse(s)
+	}
+	authority, tail := rest, ""
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		authority, tail = rest[:i], rest[i:]
+	}
+	userinfo, hosts := "", authority
+	if i := strings.LastIndex(authority, "@"); i >= 0 {
+		userinfo, hosts = authority[:i+1], authority[i+1:]
+	}
+	u, err := url.Parse("x://" + userinfo + "host" + tail)
+	if err != nil {
+		return nil, err
+	}
+	u.Scheme, u.Host = scheme, hosts
+	if q := u.Query(); q.Has("sentinel_password") {
+		q.Set("sentinel_password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u, nil
+}
+
 func checkRedisURL(s string) error {
-	u, err := url.Parse(s)
+	u, err := parseRedisURL(s)
 	if err != nil {
 		return fmt.Errorf("redis URL: %v (%s)", errors.Unwrap(err), stateHint)
 	}
 	shown := u.Redacted()
-	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return fmt.Errorf("%q: want redis:// or rediss:// (%s)", shown, stateHint)
+	scheme := strings.ToLower(u.Scheme)
+	switch scheme {
+	case "redis", "rediss", "redis-sentinel", "rediss-sentinel", "redis-cluster", "rediss-cluster":
+	default:
+		return fmt.Errorf("%q: want redis://, redis-sentinel:// or redis-cluster:// (%s)", shown, stateHint)
 	}
 	if u.Opaque != "" || u.Fragment != "" {
 		return fmt.Errorf("%q: not a redis URL (%s)", shown, stateHint)
 	}
-	if err := checkHost(u.Host); err != nil {
-		return fmt.Errorf("%q: %v (%s)", shown, err, stateHint)
+	hosts := []string{u.Host}
+	if scheme != "redis" && scheme != "rediss" {
+		hosts = strings.Split(u.Host, ",")
 	}
-	if db := strings.TrimPrefix(u.Path, "/"); db != "" {
+	for _, h := range hosts {
+		if err := checkHost(h); err != nil {
+			return fmt.Errorf("%q: %v (%s)", shown, err, stateHint)
+		}
+	}
+	db := strings.TrimPrefix(u.Path, "/")
+	if db != "" {
 		if _, err := strconv.ParseUint(db, 10, 31); err != nil {
 			return fmt.Errorf("%q: database %q is not a number (%s)", shown, db, stateHint)
+		}
+	}
+	q := u.Query()
+	if strings.HasSuffix(scheme, "-sentinel") && q.Get("master") == "" {
+		return fmt.Errorf("%q: needs ?master=<name>, the master's name as the sentinels know it (%s)", shown, stateHint)
+	}
+	if strings.HasSuffix(scheme, "-cluster") && db != "" && db != "0" {
+		return fmt.Errorf("%q: Redis Cluster has only database 0 (%s)", shown, stateHint)
+	}
+	if v := q.Get("wait"); v != "" {
+		if _, err := strconv.ParseUint(v, 10, 31); err != nil {
+			return fmt.Errorf("%q: wait=%q: want the number of replicas that must hold each write (%s)", shown, v, stateHint)
 		}
 	}
 	return nil

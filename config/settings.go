@@ -73,7 +73,7 @@ var settings = []setting{
 		}
 		return err
 	}},
-	{key: keyState, usage: "where sessions, locks and spooled saves live (`store`): bolt:<file> or redis://host:port/db", def: "bolt file " + StateFile + " in the fs directory, or in the working directory", apply: func(c *Config, v string) error {
+	{key: keyState, usage: "where sessions, locks and spooled saves live (`store`): bolt:<file>, redis://host:port/db, redis-sentinel://host:port,host:port/db?master=name or redis-cluster://host:port,host:port", def: "bolt file " + StateFile + " in the fs directory, or in the working directory", apply: func(c *Config, v string) error {
 		if strings.TrimSpace(v) == "" {
 			return nil
 		}

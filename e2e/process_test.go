@@ -52,6 +52,7 @@ func wopibridgeBinary(t *testing.T) string {
 // proc is a wopibridge process over a directory that survives its restarts.
 type proc struct {
 	t    *testing.T
+	bin  string // the binary to run; "" is wopibridgeBinary's
 	env  []string
 	addr string // host:port, the same across restarts
 	URL  string
@@ -120,7 +121,11 @@ var listening = regexp.MustCompile(`listening on (http://\S+)`)
 
 func (p *proc) start() {
 	p.t.Helper()
-	p.cmd = exec.Command(wopibridgeBinary(p.t), "serve")
+	bin := p.bin
+	if bin == "" {
+		bin = wopibridgeBinary(p.t)
+	}
+	p.cmd = exec.Command(bin, "serve")
 	p.cmd.Env = p.env
 	p.cmd.Stderr = p.logs
 	out, err := p.cmd.StdoutPipe()

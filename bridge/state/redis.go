@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // RedisKeyPrefix starts the name of every Redis key the store uses: a bucket is the
@@ -43,8 +41,22 @@ const (
 // tried again.
 var ErrConflict = errors.New("state: transaction kept conflicting with concurrent writers")
 
-// Redis is the Store shared by several bridge replicas: one Redis server (4.0 or later;
-// not Redis Cluster), each bucket a hash named RedisKeyPrefix+bucket.
+// ErrNotReplicated is returned, wrapped, by Redis.Update when the master applied the
+// writes but fewer replicas than the URL's wait option confirmed them in time: they
+// may be lost if a replica takes over now, so the operation must not count as done.
+var ErrNotReplicated = errors.New("state: the write did not reach enough Redis replicas")
+
+// Redis is the Store shared by several bridge replicas: one Redis server (4.0 or
+// later), a master watched by Sentinel, or a Redis Cluster; each bucket is a hash named
+// RedisKeyPrefix+bucket (RedisClusterKeyPrefix+bucket in a Cluster, where the hash tag
+// keeps every bucket in one slot, so that one transaction can span them: the store
+// then lives on one shard and its replicas; a Cluster gives it failover, not
+// sharding).
+//
+// With a wait option (the default for Sentinel and Cluster) an Update that wrote
+// returns only once that many replicas hold the writes (WAIT), and fails with
+// ErrNotReplicated otherwise: what an Update reported done survives the failover to a
+// replica that acknowledged it.
 //
 // Update is optimistic. Every hash fn touches is WATCHed from its first use, reads go
 // to the server, writes are buffered in the transaction (later reads see them) and are
@@ -73,8 +85,15 @@ var ErrConflict = errors.New("state: transaction kept conflicting with concurren
 // (appendonly yes) so spooled saves survive a Redis restart, and with
 // maxmemory-policy noeviction so locks and sessions are never evicted.
 type Redis struct {
-	client *redis.Client
-	shown  string // the URL without its password, for messages
+	client redis.UniversalClient
+	shown  string   // the URL without its passwords, for messages
+	prefix string   // RedisKeyPrefix, or RedisClusterKeyPrefix in a Cluster
+	anchor []string // the key a Cluster transaction is routed by
+
+	// wait is how many replicas must hold a transaction's writes before Update
+	// returns (Redis WAIT), within waitTimeout.
+	wait        int
+	waitTimeout time.Duration
 
 	// retry is shared by first attempts and held alone by an Update retrying after a
 	// conflict.
@@ -88,38 +107,27 @@ type Redis struct {
 
 var _ Store = (*Redis)(nil)
 
-// OpenRedis connects to the Redis server named by rawURL
-// (redis://[[user]:password@]host[:port][/db][?option=value...], or rediss:// for
-// TLS; the options are go-redis's: dial_timeout, read_timeout, pool_size ...) and
-// checks that it answers. Errors name WOPIBRIDGE_STATE and never show the password.
+// OpenRedis connects to the Redis named by rawURL, one server, a Sentinel-watched
+// master or a Cluster (see the forms in redis_url.go), and checks that it answers.
+// Errors name WOPIBRIDGE_STATE and never show a password.
 func OpenRedis(rawURL string) (*Redis, error) {
-	u, err := url.Parse(rawURL)
+	target, err := parseRedisURL(rawURL)
 	if err != nil {
-		// *url.Error repeats the URL, password included: keep only its cause.
-		if cause := errors.Unwrap(err); cause != nil {
-			err = cause
-		}
-		return nil, fmt.Errorf("WOPIBRIDGE_STATE: bad redis URL: %w", err)
+		return nil, err
 	}
-	shown := u.Redacted()
-	password, _ := u.User.Password()
-	opt, err := redis.ParseURL(rawURL)
-	if err != nil {
-		return nil, redact(fmt.Errorf("WOPIBRIDGE_STATE: redis URL %s: %w", shown, err), password)
-	}
-	if opt.MaintNotificationsConfig == nil {
-		// Maintenance notifications are a Redis Enterprise feature: elsewhere the
-		// handshake is a wasted round trip per connection.
-		opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	}
-	client := redis.NewClient(opt)
+	client := target.client()
 	ctx, cancel := context.WithTimeout(context.Background(), redisOpenTimeout)
 	defer cancel()
 	if err := client.Ping(ctx).Err(); err != nil {
 		client.Close()
-		return nil, redact(fmt.Errorf("WOPIBRIDGE_STATE: cannot reach Redis at %s: %w (is the server running, and are the host, port, password and database in the URL right?)", shown, err), password)
+		return nil, target.redact(fmt.Errorf("WOPIBRIDGE_STATE: cannot reach Redis (%s) at %s: %w (is the server running, and are the hosts, ports, password, database and master name in the URL right?)", target.mode, target.shown, err))
 	}
-	r := &Redis{client: client, shown: shown}
+	r := &Redis{client: client, shown: target.shown, prefix: target.prefix, wait: target.wait, waitTimeout: target.waitTimeout}
+	if target.mode == redisCluster {
+		// ClusterClient.Watch needs a key to find the node: any key of the slot the
+		// hash tag picks, never written.
+		r.anchor = []string{target.prefix + "tx"}
+	}
 	r.idle.L = &r.mu
 	return r, nil
 }
@@ -165,8 +173,11 @@ func (r *Redis) try(ctx context.Context, fn func(Tx) error) (done bool, err erro
 		if fnErr = fn(tx); fnErr != nil {
 			tx.writes = nil
 		}
-		return tx.exec()
-	})
+		if err := tx.exec(); err != nil {
+			return err
+		}
+		return tx.replicate()
+	}, r.anchor...)
 	switch {
 	case errors.Is(err, redis.TxFailedErr):
 		return false, nil
@@ -238,7 +249,7 @@ func (r *Redis) wrap(op string, err error) error {
 	}
 }
 
-func redisKey(bucket string) string { return RedisKeyPrefix + bucket }
+func (r *Redis) key(bucket string) string { return r.prefix + bucket }
 
 // backoff is the pause before attempt+1: doubling from redisBackoffMin up to
 // redisBackoffMax, half of it random so that writers which collided spread out.
@@ -292,7 +303,7 @@ func (t *redisTx) Get(bucket, key string) ([]byte, error) {
 	if err := t.watch(bucket, "read"); err != nil {
 		return nil, err
 	}
-	s, err := t.rd.HGet(t.ctx, redisKey(bucket), key).Result()
+	s, err := t.rd.HGet(t.ctx, t.r.key(bucket), key).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
@@ -345,7 +356,7 @@ func (t *redisTx) ForEach(bucket string, fn func(key string, value []byte) error
 	if err := t.watch(bucket, "list"); err != nil {
 		return err
 	}
-	hkey := redisKey(bucket)
+	hkey := t.r.key(bucket)
 	onServer, err := t.rd.HKeys(t.ctx, hkey).Result()
 	if err != nil {
 		return t.r.wrap("list", err)
@@ -419,7 +430,7 @@ func (t *redisTx) watch(bucket, op string) error {
 	if t.rtx == nil || t.watched[bucket] {
 		return nil
 	}
-	if err := t.rtx.Watch(t.ctx, redisKey(bucket)).Err(); err != nil {
+	if err := t.rtx.Watch(t.ctx, t.r.key(bucket)).Err(); err != nil {
 		return t.r.wrap(op, err)
 	}
 	t.watched[bucket] = true
@@ -449,15 +460,33 @@ func (t *redisTx) exec() error {
 				}
 			}
 			if len(set) > 0 {
-				p.HSet(t.ctx, redisKey(bucket), set...)
+				p.HSet(t.ctx, t.r.key(bucket), set...)
 			}
 			if len(del) > 0 {
-				p.HDel(t.ctx, redisKey(bucket), del...)
+				p.HDel(t.ctx, t.r.key(bucket), del...)
 			}
 		}
 		return nil
 	})
 	return err
+}
+
+// replicate waits, after writes, until r.wait replicas acknowledged them (WAIT on the
+// connection that wrote). Replication is asynchronous: without this a write the
+// master acknowledged can be lost when a replica takes over, and a save would have
+// been acknowledged to the editor on the strength of it.
+func (t *redisTx) replicate() error {
+	if t.r.wait == 0 || len(t.writes) == 0 {
+		return nil
+	}
+	n, err := t.rtx.Wait(t.ctx, t.r.wait, t.r.waitTimeout).Result()
+	if err != nil {
+		return fmt.Errorf("wait for %d replicas: %w", t.r.wait, err)
+	}
+	if int(n) < t.r.wait {
+		return fmt.Errorf("%w: %d of %d replicas acknowledged the write within %v", ErrNotReplicated, n, t.r.wait, t.r.waitTimeout)
+	}
+	return nil
 }
 
 // bytesOf copies s into a new slice, non-nil even when empty.

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -74,12 +75,7 @@ func start(bin, dir string, args []string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{
-		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		out:  &syncBuffer{},
-		done: make(chan struct{}),
-	}
-	s.cmd = exec.Command(bin, append([]string{
+	return run(bin, dir, port, append([]string{
 		"--port", strconv.Itoa(port),
 		"--bind", "127.0.0.1",
 		"--save", "",
@@ -87,7 +83,17 @@ func start(bin, dir string, args []string) (*Server, error) {
 		"--dir", dir,
 		"--daemonize", "no",
 		"--loglevel", "warning",
-	}, args...)...)
+	}, args...))
+}
+
+// run starts bin with args in dir and waits until it answers on port.
+func run(bin, dir string, port int, args []string) (*Server, error) {
+	s := &Server{
+		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		out:  &syncBuffer{},
+		done: make(chan struct{}),
+	}
+	s.cmd = exec.Command(bin, args...)
 	s.cmd.Dir = dir
 	s.cmd.Stdout = s.out
 	s.cmd.Stderr = s.out
@@ -120,6 +126,34 @@ func (s *Server) Stop(t testing.TB) {
 	t.Helper()
 	if err := s.stop(); err != nil {
 		t.Errorf("redistest: %v", err)
+	}
+}
+
+// Pause stops the server's process with SIGSTOP: it keeps its connections open and
+// answers nothing until Resume, as a Redis stalled by a long command, a fork or a
+// starved host does. The cleanup registered by Start kills a paused server too.
+func (s *Server) Pause(t testing.TB) { s.signal(t, syscall.SIGSTOP) }
+
+// Resume continues a server stopped by Pause.
+func (s *Server) Resume(t testing.TB) { s.signal(t, syscall.SIGCONT) }
+
+// exited reports whether the process ended.
+func (s *Server) exited() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Pid is the server's process id.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
+func (s *Server) signal(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		t.Errorf("redistest: %v to %s on %s: %v", sig, Binary, s.Addr, err)
 	}
 }
 

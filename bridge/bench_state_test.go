@@ -1,0 +1,203 @@
+package bridge
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/wopibridge/wopibridge/bridge/state"
+	"github.com/wopibridge/wopibridge/bridge/state/redistest"
+	"github.com/wopibridge/wopibridge/docsapi"
+	"github.com/wopibridge/wopibridge/wopiclient"
+)
+
+// What the shared Redis state costs against the embedded bolt one, in one run: the same
+// bridge over each store (Redis a real redis-server on loopback, one round trip a
+// fraction of a millisecond, with appendonly yes and appendfsync everysec; bolt syncs
+// every transaction to disk), for CheckFileInfo and for a 1 MiB status-2 save. The
+// "paired" runs alternate the two request by request, so that both see the same
+// machine load, and report each one's mean and redis/bolt.
+//
+//	go test ./bridge -run '^$' -bench 'StateStore'
+
+// stateEnvs are two bridges over the same kind of backend, one on bolt, one on Redis.
+func stateEnvs(b *testing.B, configure ...func(*Options)) (bolt, rds *testEnv) {
+	b.Helper()
+	bolt = newEnv(b, configure...)
+	// Redis as the README asks to run it: the append-only file, synced every second.
+	st, err := state.OpenRedis(redistest.Start(b, "--appendonly", "yes", "--appendfsync", "everysec").URL(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	rds = newEnvOn(b, st, &testClock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}, configure...)
+	return bolt, rds
+}
+
+func BenchmarkStateStoreCheckFileInfo(b *testing.B) {
+	bolt, rds := stateEnvs(b, func(o *Options) { o.Logger = nil })
+	buf := make([]byte, 32<<10)
+	target := func(e *testEnv) (string, *http.Client) {
+		srv, client := benchServer(b, e.srv)
+		return srv.URL + e.filePath(e.file.ID) + "?access_token=" + url.QueryEscape(e.token) + "&access_token_ttl=0", client
+	}
+	boltURL, boltClient := target(bolt)
+	redisURL, redisClient := target(rds)
+	get := func(c *http.Client, u string) {
+		if n := benchGet(b, c, buf, u, wopiclient.HeaderCorrelationID, "bench"); n == 0 {
+			b.Fatal("CheckFileInfo answered nothing")
+		}
+	}
+	b.Run("bolt", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			get(boltClient, boltURL)
+		}
+	})
+	b.Run("redis", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			get(redisClient, redisURL)
+		}
+	})
+	b.Run("paired", func(b *testing.B) {
+		var boltTime, redisTime time.Duration
+		for b.Loop() {
+			t0 := time.Now()
+			get(boltClient, boltURL)
+			t1 := time.Now()
+			get(redisClient, redisURL)
+			boltTime += t1.Sub(t0)
+			redisTime += time.Since(t1)
+		}
+		reportPair(b, boltTime, redisTime)
+	})
+}
+
+func BenchmarkStateStoreDocsSave1MiB(b *testing.B) {
+	const size = 1 << 20
+	result := filepath.Join(b.TempDir(), "output.docx")
+	f, err := os.Create(result)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := io.Copy(f, patternReader(size)); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	ds, _ := benchServer(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, result)
+	}))
+	dsURL, _ := url.Parse(ds.URL)
+	secret := []byte("bench secret")
+	bolt, rds := stateEnvs(b, func(o *Options) {
+		o.Logger, o.MaxFileSize = nil, 0
+		o.Docs = DocsOptions{URL: dsURL, JWTSecret: secret}
+	})
+	resultURL := ds.URL + "/cache/files/data/output.docx"
+	boltSaver := newBenchSaver(b, bolt, secret, resultURL)
+	redisSaver := newBenchSaver(b, rds, secret, resultURL)
+
+	run := func(s *benchSaver) func(b *testing.B) {
+		return func(b *testing.B) {
+			b.SetBytes(size)
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				key, cb := s.open(b)
+				b.StartTimer()
+				s.save(b, key, cb)
+			}
+			if st := s.e.stat(s.e.file.ID); st.Size != size {
+				b.Fatalf("stored %d bytes, want %d", st.Size, size)
+			}
+		}
+	}
+	b.Run("bolt", run(boltSaver))
+	b.Run("redis", run(redisSaver))
+	b.Run("paired", func(b *testing.B) {
+		var boltTime, redisTime time.Duration
+		for b.Loop() {
+			b.StopTimer()
+			k1, cb1 := boltSaver.open(b)
+			k2, cb2 := redisSaver.open(b)
+			b.StartTimer()
+			t0 := time.Now()
+			boltSaver.save(b, k1, cb1)
+			t1 := time.Now()
+			redisSaver.save(b, k2, cb2)
+			boltTime += t1.Sub(t0)
+			redisTime += time.Since(t1)
+		}
+		reportPair(b, boltTime, redisTime)
+	})
+}
+
+func reportPair(b *testing.B, boltTime, redisTime time.Duration) {
+	b.ReportMetric(float64(boltTime.Nanoseconds())/float64(b.N), "bolt-ns/op")
+	b.ReportMetric(float64(redisTime.Nanoseconds())/float64(b.N), "redis-ns/op")
+	b.ReportMetric(float64(redisTime)/float64(boltTime), "redis/bolt")
+}
+
+// benchSaver drives Docs API saves of one bridge: a fresh session per save (a repeated
+// status 2 for a saved key writes nothing), its status 1 outside the timing.
+type benchSaver struct {
+	e         *testEnv
+	srv       *httptest.Server
+	client    *http.Client
+	secret    []byte
+	resultURL string
+}
+
+func newBenchSaver(b *testing.B, e *testEnv, secret []byte, resultURL string) *benchSaver {
+	srv, client := benchServer(b, e.srv)
+	return &benchSaver{e: e, srv: srv, client: client, secret: secret, resultURL: resultURL}
+}
+
+// open makes a new session whose status 1 is handled: its key and callback URL.
+func (s *benchSaver) open(b *testing.B) (string, string) {
+	w := s.e.do(http.MethodPost, "/api/v1/docs/config?file="+s.e.file.ID, nil)
+	if w.Code != http.StatusOK {
+		b.Fatalf("config: %d %s", w.Code, w.Body)
+	}
+	var reply struct{ Config docsapi.Config }
+	if err := json.Unmarshal(w.Body.Bytes(), &reply); err != nil {
+		b.Fatal(err)
+	}
+	cb := strings.Replace(reply.Config.EditorConfig.CallbackURL, testPublic, s.srv.URL, 1)
+	key := reply.Config.Document.Key
+	s.callback(b, cb, jwt.MapClaims{"key": key, "status": 1, "users": []string{"u"}})
+	return key, cb
+}
+
+func (s *benchSaver) save(b *testing.B, key, cb string) {
+	s.callback(b, cb, jwt.MapClaims{"key": key, "status": 2, "url": s.resultURL, "users": []string{"u"}})
+}
+
+func (s *benchSaver) callback(b *testing.B, cb string, claims jwt.MapClaims) {
+	claims["exp"] = time.Now().Add(5 * time.Minute).Unix() // as DS signs them
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(s.secret)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]string{"token": tok})
+	resp, err := s.client.Post(cb, "application/json", bytes.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	reply, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(reply)) != `{"error":0}` {
+		b.Fatalf("callback: %d %s", resp.StatusCode, reply)
+	}
+}
