@@ -10,6 +10,7 @@ import (
 
 	"github.com/wopibridge/wopibridge/bridge/state"
 	"github.com/wopibridge/wopibridge/bridge/storage"
+	"github.com/wopibridge/wopibridge/internal/testhold"
 )
 
 // One replay of a file's waiting saves at a time, across every replica on the state
@@ -178,6 +179,7 @@ func (m *Manager) underReplayLease(ctx context.Context, fileID string, fn func(c
 	if m.afterReplayLease != nil {
 		m.afterReplayLease(fileID)
 	}
+	testhold.At(testhold.ReplayWrite)
 	return m.holdingLease(ctx, fileID, token, fn)
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/wopibridge/wopibridge/bridge/state"
 	"github.com/wopibridge/wopibridge/bridge/storage"
 	"github.com/wopibridge/wopibridge/docsapi"
+	"github.com/wopibridge/wopibridge/internal/testhold"
 )
 
 // Errors of the session model.
@@ -411,6 +412,7 @@ func (m *Manager) editing(ctx context.Context, key string, users []string) error
 			if m.beforeSessionWrite != nil {
 				m.beforeSessionWrite()
 			}
+			testhold.At(testhold.SessionWriteStatus1)
 			cur.Release = false // a session reopened under its key: the lock is still its own
 			cur.Users, cur.Active = users, now
 			return putJSON(tx, bucketSessions, k.FileID, cur)
@@ -459,6 +461,7 @@ func (m *Manager) editing(ctx context.Context, key string, users []string) error
 		if m.beforeSessionWrite != nil {
 			m.beforeSessionWrite()
 		}
+		testhold.At(testhold.SessionWriteStatus1)
 		switch {
 		case cur == nil:
 			cur = sess

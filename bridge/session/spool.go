@@ -12,6 +12,7 @@ import (
 
 	"github.com/wopibridge/wopibridge/bridge/state"
 	"github.com/wopibridge/wopibridge/bridge/storage"
+	"github.com/wopibridge/wopibridge/internal/testhold"
 )
 
 // A spooled save: the bytes DS produced, kept in the state store in chunks (each chunk
@@ -206,6 +207,9 @@ func (m *Manager) writeChunks(seq string, r io.Reader) (int, int64, error) {
 				return tx.Put(bucketSpoolData, chunkKey(seq, n), chunk)
 			}); perr != nil {
 				return 0, 0, perr
+			}
+			if n == 0 {
+				testhold.At(testhold.SpoolChunks)
 			}
 			n++
 		}
@@ -527,6 +531,7 @@ func (m *Manager) copyFromSpool(ctx context.Context, rec spoolRec, open Fetcher)
 // every RetryEvery while anything is pending) and refreshes the locks of live sessions.
 func (m *Manager) Run(ctx context.Context) {
 	m.dropOrphanChunks()
+	testhold.At(testhold.StartupCleaned)
 	tick := m.o.RetryEvery
 	if tick > time.Minute {
 		tick = time.Minute
