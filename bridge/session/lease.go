@@ -220,8 +220,13 @@ func (m *Manager) holdingLease(ctx context.Context, fileID string, token uint64,
 		<-beat
 		m.lmu.Lock()
 		delete(m.leases, fileID)
+		tell := m.deferred[fileID]
+		delete(m.deferred, fileID)
 		m.lmu.Unlock()
 		m.dropReplayLease(fileID, token)
+		if tell {
+			m.notify(noticeSpooled, fileID)
+		}
 	}()
 	return fn(m.replayFence(ctx, fileID, token))
 }

@@ -22,10 +22,24 @@ const (
 	noticeSettled = "settled"
 )
 
-// notify tells the other replicas what happened to fileID's saves (best effort).
+// notify tells the other replicas what happened to fileID's saves (best effort). A
+// save spooled while this Manager holds the file's lease is told of once the lease is
+// dropped (see holdingLease): told at once, another replica would find the file busy.
 func (m *Manager) notify(kind, fileID string) {
 	n, ok := m.o.State.(state.Notifier)
 	if !ok {
+		return
+	}
+	m.lmu.Lock()
+	_, holding := m.leases[fileID]
+	if holding && kind == noticeSpooled {
+		if m.deferred == nil {
+			m.deferred = map[string]bool{}
+		}
+		m.deferred[fileID] = true
+	}
+	m.lmu.Unlock()
+	if holding && kind == noticeSpooled {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

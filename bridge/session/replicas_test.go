@@ -680,9 +680,10 @@ func TestHeartbeatKeepsASlowReplaysLease(t *testing.T) {
 }
 
 // TestForcesaveOnOneReplicaDoesNotReviveASavedSession: a forcesave on one replica has
-// written its bytes and reads the session to note their version; the final save on
-// another replica ends the session before the first writes it back. The session must
-// stay ended.
+// written its bytes and reads the session to note their version; the final save
+// reaches another replica meanwhile. It waits for the forcesave's turn to end (so it
+// sees the version the forcesave wrote and saves over it), and the session it ends
+// stays ended.
 func TestForcesaveOnOneReplicaDoesNotReviveASavedSession(t *testing.T) {
 	r := newReplicas(t)
 	a, b := r.replica(), r.replica()
@@ -702,13 +703,34 @@ func TestForcesaveOnOneReplicaDoesNotReviveASavedSession(t *testing.T) {
 		}
 		return err
 	})
+	busy := make(chan struct{})
+	var once sync.Once
+	b.m.turnBusy = func(string) { once.Do(func() { close(busy) }) }
 	final, _ := bytesFetch("final save")
-	if out, err := b.m.Save(ctx, o.Key, final, true, "u1"); err != nil || (out != Saved && out != ConflictCopy) {
-		t.Fatalf("final save on the other replica = %v %v", out, err)
+	finalDone := make(chan error, 1)
+	go func() {
+		out, err := b.m.Save(ctx, o.Key, final, true, "u1")
+		if err == nil && out != Saved {
+			err = errors.New(string(out))
+		}
+		finalDone <- err
+	}()
+	select {
+	case <-busy:
+	case err := <-finalDone:
+		t.Fatalf("the final save ended while the forcesave was in flight: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the final save never met the forcesave's turn")
 	}
 	release()
 	if err := <-saved; err != nil {
 		t.Fatalf("the forcesave: %v", err)
+	}
+	if err := <-finalDone; err != nil {
+		t.Fatalf("final save on the other replica: %v, want saved over the forcesave", err)
+	}
+	if got := r.content(b); got != "final save" {
+		t.Errorf("content = %q", got)
 	}
 	if s, err := b.m.session(r.fileID); err != nil || s != nil {
 		t.Errorf("session record after the final save = %+v %v, want none", s, err)
@@ -958,5 +980,85 @@ func TestReplicaReplaysAnotherReplicasSaveOnItsNotice(t *testing.T) {
 	}
 	if n := a.store.puts.Load() + b.store.puts.Load(); n != 2 {
 		t.Errorf("%d writes to storage, want 2 (the refused one, the replay)", n)
+	}
+}
+
+// stallThenFail holds the first Put (its body read) until released, then fails it as
+// a storage in trouble does.
+type stallThenFail struct {
+	storage.Backend
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *stallThenFail) Put(ctx context.Context, id, lockID string, body io.Reader, limit int64) (storage.File, error) {
+	io.Copy(io.Discard, body)
+	close(s.entered)
+	<-s.release
+	return storage.File{}, errDiskFull
+}
+
+// TestDocsSaveWaitsForAnotherReplicasWriteInFlight: a forcesave's write on one
+// replica is in flight (a slow storage) when the next save of the key reaches another
+// replica (DS retrying, say). It must wait for that write: when the write fails and
+// the first save goes to the spool, the second goes behind it, and the file ends with
+// the second.
+func TestDocsSaveWaitsForAnotherReplicasWriteInFlight(t *testing.T) {
+	r := newReplicas(t)
+	a, b := r.replica(), r.replica()
+	ctx := context.Background()
+	o, err := a.m.Open(ctx, r.fileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.m.Editing(ctx, o.Key, []string{"u1"}); err != nil {
+		t.Fatal(err)
+	}
+	stall := &stallThenFail{Backend: a.store.Backend, entered: make(chan struct{}), release: make(chan struct{})}
+	a.store.Backend = stall
+	first := make(chan error, 1)
+	go func() {
+		fetch, _ := bytesFetch("first")
+		out, err := a.m.Save(ctx, o.Key, fetch, false, "u1")
+		if err == nil && out != Spooled {
+			err = errors.New(string(out))
+		}
+		first <- err
+	}()
+	<-stall.entered
+	busy := make(chan struct{})
+	var once sync.Once
+	b.m.turnBusy = func(string) { once.Do(func() { close(busy) }) }
+	second := make(chan error, 1)
+	go func() {
+		fetch, _ := bytesFetch("second")
+		out, err := b.m.Save(ctx, o.Key, fetch, false, "u1")
+		if err == nil && out != Spooled {
+			err = errors.New(string(out))
+		}
+		second <- err
+	}()
+	select {
+	case <-busy:
+	case err := <-second:
+		t.Fatalf("the second save ended while the first was in flight: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second save never met the first's write")
+	}
+	close(stall.release)
+	if err := <-first; err != nil {
+		t.Fatalf("first save: %v, want spooled", err)
+	}
+	if err := <-second; err != nil {
+		t.Errorf("second save: %v, want spooled behind the first", err)
+	}
+	if err := b.m.Replay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.content(b); got != "second" {
+		t.Errorf("content = %q, want the second save last", got)
+	}
+	if s, err := b.m.session(r.fileID); err != nil || s == nil || s.Pending != 0 {
+		t.Errorf("session = %+v %v, want nothing pending", s, err)
 	}
 }

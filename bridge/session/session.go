@@ -170,8 +170,9 @@ type Manager struct {
 	// under way and waits for it.
 	turnBusy func(fileID string)
 
-	lmu    sync.Mutex
-	leases map[string]uint64 // file id → token of the replay lease this Manager holds
+	lmu      sync.Mutex
+	leases   map[string]uint64 // file id → token of the replay lease this Manager holds
+	deferred map[string]bool   // file id → a notice of a spooled save waits for its lease's end
 
 	pmu     sync.Mutex
 	pending map[string]int // file id → spooled saves, as last seen

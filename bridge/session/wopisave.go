@@ -52,6 +52,33 @@ func (m *Manager) PutInTurn(ctx context.Context, fileID, lockID, user, base stri
 	if cause != nil {
 		return storage.File{}, true, m.keep(rec, body, cause, nil)
 	}
+	err = m.inTurn(ctx, fileID, func(ctx context.Context, waiting bool) error {
+		if waiting {
+			spooled = true
+			return m.keep(rec, body, errors.New("earlier saves of the file wait in the spool"), nil)
+		}
+		var err error
+		f, err = put(ctx, body)
+		if !errors.Is(err, storage.ErrUnavailable) {
+			return err
+		}
+		if _, serr := body.Seek(0, io.SeekStart); serr != nil {
+			return serr
+		}
+		spooled = true
+		return m.keep(rec, body, err, nil)
+	})
+	return f, spooled, err
+}
+
+// inTurn runs fn in fileID's turn across every replica on the state store. Whether
+// saves of the file wait in the spool is read in the transaction that otherwise takes
+// the file's lease: fn(ctx, true) when some wait (fn spools the save behind them),
+// else fn(ctx, false) holding the lease (ctx carries its fence) until fn returns, for
+// a write to storage that may yet end in the spool. A live lease with nothing waiting
+// (another replica's write in flight, or a replay settling) is waited for, since its
+// outcome decides. The caller holds the file's mutex.
+func (m *Manager) inTurn(ctx context.Context, fileID string, fn func(ctx context.Context, waiting bool) error) error {
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		var token uint64
 		waiting := false
@@ -64,38 +91,22 @@ func (m *Manager) PutInTurn(ctx context.Context, fileID, lockID, user, base stri
 			return err
 		})
 		switch {
-		case waiting:
-			return storage.File{}, true, m.keep(rec, body, errors.New("earlier saves of the file wait in the spool"), nil)
+		case err == nil && waiting:
+			return fn(ctx, true)
 		case errors.Is(err, errReplayBusy):
-			// Another replica writes or replays the file now: its outcome decides
-			// whether this save goes behind waiting ones.
 			if m.turnBusy != nil {
 				m.turnBusy(fileID)
 			}
 			select {
 			case <-ctx.Done():
-				return storage.File{}, false, fmt.Errorf("%w: waiting for another replica's write of the file: %w", ErrSavePending, ctx.Err())
+				return fmt.Errorf("%w: waiting for another replica's write of the file: %w", ErrSavePending, ctx.Err())
 			case <-time.After(wait):
 			}
 			continue
 		case err != nil:
-			return storage.File{}, false, err
+			return err
 		}
-		if m.afterReplayLease != nil {
-			m.afterReplayLease(fileID)
-		}
-		err = m.holdingLease(ctx, fileID, token, func(ctx context.Context) error {
-			f, err = put(ctx, body)
-			if !errors.Is(err, storage.ErrUnavailable) {
-				return err
-			}
-			if _, serr := body.Seek(0, io.SeekStart); serr != nil {
-				return serr
-			}
-			spooled = true
-			return m.keep(rec, body, err, nil)
-		})
-		return f, spooled, err
+		return m.holdingLease(ctx, fileID, token, func(ctx context.Context) error { return fn(ctx, false) })
 	}
 }
 
