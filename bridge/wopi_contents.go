@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -213,26 +214,27 @@ func (s *Server) putRemote(w http.ResponseWriter, r *http.Request, c *wopiCall, 
 		return storage.File{}, err
 	}
 	// One PutFile of a file at a time from here: a save must not land between an
-	// earlier one's failure and its spooling, to be overwritten by it at the replay.
+	// earlier one's failure and its spooling, to be overwritten by it at the replay
+	// (across replicas, PutInTurn's lease sees to it; this spares the state store).
 	unlock := s.remotePuts.Lock(c.id)
 	defer unlock()
 	cause := c.waiting
 	if cause == nil {
 		cause = s.docs.sessions.Flush(r.Context(), c.id) // spooled by a PutFile just before
 	}
-	if cause == nil {
-		f, err := s.store.Put(r.Context(), c.id, lockID, tmp, s.maxSize)
-		if !errors.Is(err, storage.ErrUnavailable) {
-			return f, err
-		}
-		cause = err
-		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-			return storage.File{}, err
-		}
-	}
 	base, _ := s.versions.Get(c.id)
 	exit := strings.EqualFold(r.Header.Get(headerIsExitSave), "true")
-	if err := s.docs.sessions.SpoolPut(r.Context(), c.id, lockID, c.tok.User, base, tmp, exit, cause); err != nil {
+	f, spooled, err := s.docs.sessions.PutInTurn(r.Context(), c.id, lockID, c.tok.User, base, tmp, exit, cause,
+		func(ctx context.Context, body io.Reader) (storage.File, error) {
+			return s.store.Put(ctx, c.id, lockID, body, s.maxSize)
+		})
+	if !spooled {
+		return f, err
+	}
+	if err != nil {
+		if cause == nil {
+			cause = storage.ErrUnavailable
+		}
 		return storage.File{}, fmt.Errorf("%w: %w", cause, err)
 	}
 	// Saved as far as DS is concerned. No LastModifiedTime: DS keeps the one it has.

@@ -28,10 +28,23 @@ func (m *Manager) finish(ctx context.Context, fileID string, sess *sessionRec, e
 	if err == nil {
 		return nil
 	}
-	sess.Release, sess.Closing = true, false
-	if perr := m.putSession(fileID, sess); perr != nil {
+	// Marked in one transaction from its read: another replica may have ended the
+	// session meanwhile (its release went through), and a record written back would
+	// keep the file for a release nobody needs.
+	if perr := m.o.State.Update(func(tx state.Tx) error {
+		cur, err := getSession(tx, fileID)
+		if err != nil || cur == nil || cur.Key != sess.Key {
+			return err
+		}
+		if m.beforeSessionWrite != nil {
+			m.beforeSessionWrite()
+		}
+		cur.Release, cur.Closing = true, false
+		return putJSON(tx, bucketSessions, fileID, cur)
+	}); perr != nil {
 		return perr
 	}
+	sess.Release, sess.Closing = true, false
 	m.emit(Event{Kind: EventReleaseFail, FileID: fileID, Key: sess.Key, Err: err})
 	return nil
 }
@@ -45,7 +58,7 @@ func (m *Manager) releaseOrGone(ctx context.Context, fileID string, sess *sessio
 		return nil
 	}
 	if lock, gerr := m.o.Storage.GetLock(m.asEditor(ctx, editors), fileID); gerr == nil && lock != sess.LockID {
-		return m.o.State.Update(func(tx state.Tx) error { return tx.Delete(bucketSessions, fileID) })
+		return m.forgetSession(fileID, sess.Key)
 	}
 	return err
 }
@@ -107,4 +120,16 @@ func (m *Manager) lock(ctx context.Context, fileID, lockID string) error {
 		return nil
 	}
 	return err
+}
+
+// forgetSession deletes fileID's session record if it is still key's: a session
+// another replica started since is not ended by this one.
+func (m *Manager) forgetSession(fileID, key string) error {
+	return m.o.State.Update(func(tx state.Tx) error {
+		cur, err := getSession(tx, fileID)
+		if err != nil || cur == nil || cur.Key != key {
+			return err
+		}
+		return tx.Delete(bucketSessions, fileID)
+	})
 }

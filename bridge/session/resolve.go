@@ -35,6 +35,9 @@ func (m *Manager) resolve(ctx context.Context, seq string, cause error) error {
 		if ok, err = getJSON(tx, bucketSpool, seq, &rec); err != nil || !ok || rec.Recovered {
 			return err
 		}
+		if err := m.checkReplayLease(tx, rec.FileID); err != nil {
+			return err
+		}
 		rec.Failures++
 		rec.LastError = cause.Error()
 		return putJSON(tx, bucketSpool, seq, rec)

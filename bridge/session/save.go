@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/wopibridge/wopibridge/bridge/state"
 	"github.com/wopibridge/wopibridge/bridge/storage"
 )
 
@@ -62,7 +63,6 @@ func (m *Manager) Save(ctx context.Context, key string, fetch Fetcher, final boo
 		return "", err
 	}
 	editors := editorsOf(users, sess, k)
-	wctx := m.asEditor(ctx, editors)
 	if sess != nil && sess.Key != key {
 		// Another Docs API session holds the file: never write over it.
 		return m.conflictCopy(ctx, key, fileID, fetch, final, editors, nil)
@@ -71,7 +71,7 @@ func (m *Manager) Save(ctx context.Context, key string, fetch Fetcher, final boo
 		// No session: status 1 was lost (DS does not retry it) or the bridge restarted
 		// without state. Take the lock now if the content is still what DS started from.
 		sess = &sessionRec{Key: key, LockID: LockID(key), Version: k.Version, Users: users, Started: m.now()}
-		if wctx, err = m.asEditors(ctx, editors, func(c context.Context) error {
+		if _, err = m.asEditors(ctx, editors, func(c context.Context) error {
 			return m.lock(c, fileID, sess.LockID)
 		}); err != nil {
 			var lc *storage.LockConflictError
@@ -81,18 +81,39 @@ func (m *Manager) Save(ctx context.Context, key string, fetch Fetcher, final boo
 			return m.spoolSave(ctx, key, fileID, sess, fetch, final, editors, err)
 		}
 		sess.Refreshed, sess.Active = m.now(), m.now()
-		if err := m.putSession(fileID, sess); err != nil {
+		if sess, err = m.startSession(fileID, sess); err != nil {
 			return "", err
 		}
 	}
-	if sess.Pending > 0 {
-		// Earlier saves wait in the spool: keep the order, this one waits too.
-		return m.spoolSave(ctx, key, fileID, sess, fetch, final, editors, errors.New("earlier saves are still spooled"))
-	}
+	var out Outcome
+	err = m.inTurn(ctx, fileID, func(ctx context.Context, waiting bool) error {
+		var err error
+		if waiting || sess.Pending > 0 {
+			// Earlier saves wait in the spool: keep the order, this one waits too.
+			out, err = m.spoolSave(ctx, key, fileID, sess, fetch, final, editors, errors.New("earlier saves are still spooled"))
+			return err
+		}
+		// Read again in the file's turn: a write of the file that another replica
+		// just ended moved the version the session is at.
+		if cur, err := m.session(fileID); err != nil {
+			return err
+		} else if cur != nil && cur.Key == key {
+			sess = cur
+		}
+		out, err = m.saveDirect(ctx, key, fileID, sess, fetch, final, editors, users)
+		return err
+	})
+	return out, err
+}
+
+// saveDirect writes a save to storage in the file's turn (see inTurn): over the file
+// when its content is still what DS started from, else to a conflict copy; to the
+// spool when storage refuses it.
+func (m *Manager) saveDirect(ctx context.Context, key, fileID string, sess *sessionRec, fetch Fetcher, final bool, editors, users []string) (Outcome, error) {
 	sess.Active = m.now()
 
 	var f storage.File
-	wctx, err = m.asEditors(ctx, editors, func(c context.Context) error {
+	wctx, err := m.asEditors(ctx, editors, func(c context.Context) error {
 		var err error
 		f, err = m.o.Storage.Stat(c, fileID)
 		return err
@@ -147,11 +168,47 @@ func (m *Manager) Save(ctx context.Context, key string, fetch Fetcher, final boo
 		}
 		return Saved, m.setKeyState(key, "", keySaved)
 	}
-	sess.Version = nf.Version
-	if len(users) > 0 {
-		sess.Users = users
-	}
-	return Saved, m.putSession(fileID, sess)
+	// The forcesave's version goes to the session in one transaction from its read:
+	// the final save on another replica may end the session meanwhile, and a record
+	// written back would revive it.
+	now := m.now()
+	return Saved, m.o.State.Update(func(tx state.Tx) error {
+		cur, err := getSession(tx, fileID)
+		if err != nil || cur == nil || cur.Key != key {
+			return err
+		}
+		if m.beforeSessionWrite != nil {
+			m.beforeSessionWrite()
+		}
+		cur.Version, cur.Active = nf.Version, now
+		if len(users) > 0 {
+			cur.Users = users
+		}
+		return putJSON(tx, bucketSessions, fileID, cur)
+	})
+}
+
+// startSession records sess, a session the save of a key starts (its status 1 was
+// lost), unless a session of that key was recorded meanwhile (then that one is
+// returned, its users joined).
+func (m *Manager) startSession(fileID string, sess *sessionRec) (*sessionRec, error) {
+	out := sess
+	err := m.o.State.Update(func(tx state.Tx) error {
+		cur, err := getSession(tx, fileID)
+		if err != nil {
+			return err
+		}
+		out = sess
+		if cur != nil && cur.Key == sess.Key {
+			out = cur
+			return nil
+		}
+		if cur != nil {
+			return fmt.Errorf("%w: a session of key %s started meanwhile", ErrLockedElsewhere, cur.Key)
+		}
+		return putJSON(tx, bucketSessions, fileID, sess)
+	})
+	return out, err
 }
 
 func (m *Manager) putFetched(ctx context.Context, fileID, lockID string, fetch Fetcher) (storage.File, error) {

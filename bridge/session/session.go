@@ -25,6 +25,7 @@ import (
 	"github.com/wopibridge/wopibridge/bridge/state"
 	"github.com/wopibridge/wopibridge/bridge/storage"
 	"github.com/wopibridge/wopibridge/docsapi"
+	"github.com/wopibridge/wopibridge/internal/testhold"
 )
 
 // Errors of the session model.
@@ -184,9 +185,20 @@ type Manager struct {
 	files keymutex.Map // serialises everything done for one file
 	spool sync.Mutex   // one replay at a time
 
-	// beforeSessionWrite, set by tests, runs in the transactions of Editing, Ended and
-	// RefreshLocks between reading a session record and writing it back.
+	// beforeSessionWrite, set by tests, runs in the transactions that read a session
+	// record and write it back, between the two.
 	beforeSessionWrite func()
+	// afterReplayLease, set by tests, runs once a replay took a file's lease, before it
+	// writes anything; heartbeat, when set, replaces replayHeartbeat.
+	afterReplayLease func(fileID string)
+	heartbeat        time.Duration
+	// turnBusy, set by tests, runs when PutInTurn finds another write of the file
+	// under way and waits for it.
+	turnBusy func(fileID string)
+
+	lmu      sync.Mutex
+	leases   map[string]uint64 // file id → token of the replay lease this Manager holds
+	deferred map[string]bool   // file id → a notice of a spooled save waits for its lease's end
 
 	pmu     sync.Mutex
 	pending map[string]int // file id → spooled saves, as last seen
@@ -440,6 +452,7 @@ func (m *Manager) editing(ctx context.Context, key string, users []string) error
 			if m.beforeSessionWrite != nil {
 				m.beforeSessionWrite()
 			}
+			testhold.At(testhold.SessionWriteStatus1)
 			cur.Release = false // a session reopened under its key: the lock is still its own
 			cur.Users, cur.Active = users, now
 			return putJSON(tx, bucketSessions, k.FileID, cur)
@@ -468,8 +481,37 @@ func (m *Manager) editing(ctx context.Context, key string, users []string) error
 	}
 	sess = &sessionRec{Key: key, LockID: LockID(key), Version: k.Version, Users: users,
 		Started: now, Refreshed: now, Active: now}
-	return m.o.State.Update(func(tx state.Tx) error {
-		if err := putJSON(tx, bucketSessions, k.FileID, sess); err != nil {
+	saved := false
+	err = m.o.State.Update(func(tx state.Tx) error {
+		saved = false
+		k, err := getKey(tx, key)
+		if err != nil || k == nil {
+			return err
+		}
+		if k.State == keySaved {
+			saved = true // saved on another replica meanwhile: a late status 1
+			return nil
+		}
+		// Another replica's status 1 of the key may have started the session
+		// meanwhile, and counted saves in it since: join it, never reset it.
+		cur, err := getSession(tx, k.FileID)
+		if err != nil {
+			return err
+		}
+		if m.beforeSessionWrite != nil {
+			m.beforeSessionWrite()
+		}
+		testhold.At(testhold.SessionWriteStatus1)
+		switch {
+		case cur == nil:
+			cur = sess
+		case cur.Key != key:
+			return errSessionChanged
+		default:
+			cur.Release = false
+			cur.Users, cur.Active = users, now
+		}
+		if err := putJSON(tx, bucketSessions, k.FileID, cur); err != nil {
 			return err
 		}
 		if k.State != keyEnded {
@@ -478,6 +520,14 @@ func (m *Manager) editing(ctx context.Context, key string, users []string) error
 		k.State, k.Updated = keyIssued, now // a reconnect: the key is in use again
 		return putJSON(tx, bucketKeys, key, k)
 	})
+	if err == nil && saved {
+		// The lock just taken belongs to no session: give it back.
+		m.asEditors(ctx, editorsOf(users, nil, k), func(c context.Context) error {
+			_, err := m.o.Storage.Unlock(c, k.FileID, LockID(key))
+			return err
+		})
+	}
+	return err
 }
 
 // Ended handles status 4 (closed without changes) and 3 (save error): the session of
@@ -535,7 +585,7 @@ func (m *Manager) release(ctx context.Context, fileID string, sess *sessionRec) 
 			}
 		}
 	}
-	return m.o.State.Update(func(tx state.Tx) error { return tx.Delete(bucketSessions, fileID) })
+	return m.forgetSession(fileID, sess.Key)
 }
 
 func (m *Manager) keyOf(key string) (*keyRec, error) {
@@ -559,10 +609,6 @@ func (m *Manager) session(fileID string) (*sessionRec, error) {
 		return err
 	})
 	return s, err
-}
-
-func (m *Manager) putSession(fileID string, s *sessionRec) error {
-	return m.o.State.Update(func(tx state.Tx) error { return putJSON(tx, bucketSessions, fileID, s) })
 }
 
 // setKeyState moves key from state from to state to; other states are left alone.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/wopibridge/wopibridge/bridge/state"
 	"github.com/wopibridge/wopibridge/bridge/storage"
+	"github.com/wopibridge/wopibridge/internal/testhold"
 )
 
 // A spooled save: the bytes DS produced, kept in the state store in chunks (each chunk
@@ -73,24 +74,28 @@ func (m *Manager) spoolSave(ctx context.Context, key, fileID string, sess *sessi
 	}
 	rec := spoolRec{FileID: fileID, Key: key, LockID: sess.LockID, Final: final, Users: editors}
 	err = m.keep(ctx, rec, body, cause, func(tx state.Tx) error {
+		k, err := getKey(tx, key)
+		if err != nil || k == nil {
+			return err
+		}
 		cur, err := getSession(tx, fileID)
 		if err != nil {
 			return err
 		}
-		if cur == nil {
-			cur = sess
+		if cur == nil && k.State == keyIssued {
+			cur = sess // a session whose record is gone only if it never started
 		}
-		cur.Pending++
-		cur.Closing = cur.Closing || final
-		if err := putJSON(tx, bucketSessions, fileID, cur); err != nil {
-			return err
+		// A session that ended meanwhile on another replica (or another key's) is
+		// left as it is: the save waits in the spool all the same.
+		if cur != nil && cur.Key == key {
+			cur.Pending++
+			cur.Closing = cur.Closing || final
+			if err := putJSON(tx, bucketSessions, fileID, cur); err != nil {
+				return err
+			}
 		}
 		if !final {
 			return nil
-		}
-		k, err := getKey(tx, key)
-		if err != nil || k == nil {
-			return err
 		}
 		k.State, k.Updated = keySaved, m.now()
 		return putJSON(tx, bucketKeys, key, k)
@@ -138,6 +143,7 @@ func (m *Manager) keep(ctx context.Context, rec spoolRec, body io.Reader, cause 
 		return fmt.Errorf("%w: spool: %v (storage: %v)", ErrNotSafe, err, cause)
 	}
 	m.addPending(rec.FileID, 1)
+	m.notify(noticeSpooled, rec.FileID)
 	m.emit(Event{Kind: EventSpooled, FileID: rec.FileID, Key: rec.Key, Err: cause, Ctx: ctx, WOPI: rec.WOPI,
 		Lock: rec.LockID, Final: rec.Final, User: rec.saver(), Bytes: rec.Size, VersionBefore: rec.Base})
 	return nil
@@ -210,6 +216,9 @@ func (m *Manager) writeChunks(seq string, r io.Reader) (int, int64, error) {
 				return tx.Put(bucketSpoolData, chunkKey(seq, n), chunk)
 			}); perr != nil {
 				return 0, 0, perr
+			}
+			if n == 0 {
+				testhold.At(testhold.SpoolChunks)
 			}
 			n++
 		}
@@ -305,9 +314,21 @@ func (m *Manager) replayFailed(ctx context.Context, e spoolEntry, cause error) e
 	if errors.Is(cause, ErrNoEditor) {
 		m.emit(Event{Kind: EventNoEditor, FileID: e.rec.FileID, Key: e.rec.Key, Err: cause})
 	}
+	return m.resolve(ctx, e.seq, cause)
+}
+
+// replayEntry replays one waiting save under its file's mutex and replay lease. A
+// replay that lost its lease counts no failure: the save is another replica's now.
+func (m *Manager) replayEntry(ctx context.Context, e spoolEntry) error {
 	unlock := m.files.Lock(e.rec.FileID)
 	defer unlock()
-	return m.resolve(ctx, e.seq, cause)
+	return m.underReplayLease(ctx, e.rec.FileID, func(ctx context.Context) error {
+		err := m.replayOne(ctx, e.seq, e.rec)
+		if err == nil || errors.Is(err, errReplayLeaseLost) {
+			return err
+		}
+		return m.replayFailed(ctx, e, err)
+	})
 }
 
 // Replay tries to write every spooled save to storage, oldest first. A file whose save
@@ -326,13 +347,7 @@ func (m *Manager) Replay(ctx context.Context) error {
 		if failed[e.rec.FileID] || ctx.Err() != nil {
 			continue
 		}
-		err := m.underReplayLease(e.rec.FileID, func() error {
-			if err := m.replayOne(ctx, e.seq, e.rec); err != nil {
-				return m.replayFailed(ctx, e, err)
-			}
-			return nil
-		})
-		if err != nil {
+		if err := m.replayEntry(ctx, e); err != nil {
 			failed[e.rec.FileID] = true
 			if !errors.Is(err, errReplayBusy) {
 				errs = append(errs, err)
@@ -342,9 +357,9 @@ func (m *Manager) Replay(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// replayOne writes one waiting save; the caller holds the file's mutex and replay
+// lease (ctx carries its fence).
 func (m *Manager) replayOne(ctx context.Context, seq string, rec spoolRec) error {
-	unlock := m.files.Lock(rec.FileID)
-	defer unlock()
 	// A Flush or the background replay may have written it meanwhile.
 	var still bool
 	if err := m.o.State.View(func(tx state.Tx) error {
@@ -465,6 +480,7 @@ func (m *Manager) forget(ctx context.Context, seq string, rec spoolRec, outcome 
 		return err
 	}
 	m.addPending(rec.FileID, -1)
+	m.notify(noticeSettled, rec.FileID)
 	m.dropChunks(seq)
 	e := Event{Kind: EventReplayed, FileID: rec.FileID, Key: rec.Key, Ctx: ctx, WOPI: rec.WOPI, Lock: rec.LockID, Final: rec.Final,
 		User: rec.saver(), Bytes: rec.Size, VersionBefore: rec.Base, VersionAfter: version, Since: rec.Created}
@@ -532,22 +548,34 @@ func (m *Manager) copyFromSpool(ctx context.Context, rec spoolRec, open Fetcher)
 // every RetryEvery while anything is pending) and refreshes the locks of live sessions.
 func (m *Manager) Run(ctx context.Context) {
 	m.dropOrphanChunks()
+	testhold.At(testhold.StartupCleaned)
 	tick := m.o.RetryEvery
 	if tick > time.Minute {
 		tick = time.Minute
 	}
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	notices := m.listen(ctx)
 	for {
 		if n, err := m.loadPending(); err == nil && n > 0 {
 			m.Replay(ctx)
 		}
 		m.RetryReleases(ctx)
 		m.RefreshLocks(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				break wait
+			case msg, ok := <-notices:
+				if !ok {
+					notices = nil // the store stopped; the tick goes on
+					continue
+				}
+				m.heard(ctx, msg)
+			}
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/wopibridge/wopibridge/bridge/state"
 	"github.com/wopibridge/wopibridge/bridge/storage"
@@ -31,6 +32,104 @@ func (m *Manager) SpoolPut(ctx context.Context, fileID, lockID, user, base strin
 	return m.keep(ctx, rec, body, cause, nil)
 }
 
+// PutInTurn writes a PutFile of fileID (body, read again from its start when it goes
+// to the spool) in the file's turn across every replica on the state store: directly
+// with put when no earlier save of the file waits, otherwise, or when put finds
+// storage unavailable, into the spool behind them (see SpoolPut for the arguments;
+// cause is why, when it goes to the spool for a reason found before). spooled says the
+// bytes went to the spool.
+//
+// Whether a save waits is read in the transaction that takes the file's lease for the
+// direct write, and the lease is held until the write landed or the save is spooled:
+// a save on another replica waits for that lease (the write may still fail and spool),
+// then goes behind whatever it left waiting. So a later save never overtakes an
+// earlier one, whichever replica each reached.
+func (m *Manager) PutInTurn(ctx context.Context, fileID, lockID, user, base string, body io.ReadSeeker, unlock bool, cause error,
+	put func(context.Context, io.Reader) (storage.File, error)) (f storage.File, spooled bool, err error) {
+	unlockFile := m.files.Lock(fileID)
+	defer unlockFile()
+	rec := spoolRec{FileID: fileID, LockID: lockID, Final: unlock, WOPI: true, User: user, Base: base, Unlock: unlock}
+	if cause != nil {
+		return storage.File{}, true, m.keep(ctx, rec, body, cause, nil)
+	}
+	err = m.inTurn(ctx, fileID, func(ctx context.Context, waiting bool) error {
+		if waiting {
+			spooled = true
+			return m.keep(ctx, rec, body, errors.New("earlier saves of the file wait in the spool"), nil)
+		}
+		var err error
+		f, err = put(ctx, body)
+		if !errors.Is(err, storage.ErrUnavailable) {
+			return err
+		}
+		if _, serr := body.Seek(0, io.SeekStart); serr != nil {
+			return serr
+		}
+		spooled = true
+		return m.keep(ctx, rec, body, err, nil)
+	})
+	return f, spooled, err
+}
+
+// inTurn runs fn in fileID's turn across every replica on the state store. Whether
+// saves of the file wait in the spool is read in the transaction that otherwise takes
+// the file's lease: fn(ctx, true) when some wait (fn spools the save behind them),
+// else fn(ctx, false) holding the lease (ctx carries its fence) until fn returns, for
+// a write to storage that may yet end in the spool. A live lease with nothing waiting
+// (another replica's write in flight, or a replay settling) is waited for, since its
+// outcome decides. The caller holds the file's mutex.
+func (m *Manager) inTurn(ctx context.Context, fileID string, fn func(ctx context.Context, waiting bool) error) error {
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		var token uint64
+		waiting := false
+		err := m.o.State.Update(func(tx state.Tx) error {
+			var err error
+			if waiting, err = waitingIn(tx, fileID); err != nil || waiting {
+				return err
+			}
+			token, err = m.takeLeaseIn(tx, fileID, true)
+			return err
+		})
+		switch {
+		case err == nil && waiting:
+			return fn(ctx, true)
+		case errors.Is(err, errReplayBusy):
+			if m.turnBusy != nil {
+				m.turnBusy(fileID)
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%w: waiting for another replica's write of the file: %w", ErrSavePending, ctx.Err())
+			case <-time.After(wait):
+			}
+			continue
+		case err != nil:
+			return err
+		}
+		return m.holdingLease(ctx, fileID, token, func(ctx context.Context) error { return fn(ctx, false) })
+	}
+}
+
+// waitingIn says, in tx, whether saves of fileID wait in the spool.
+func waitingIn(tx state.Tx, fileID string) (bool, error) {
+	found := false
+	err := tx.ForEach(bucketSpool, func(_ string, v []byte) error {
+		var rec spoolRec
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return err
+		}
+		if rec.FileID == fileID && !rec.Recovered {
+			found = true
+			return errStop
+		}
+		return nil
+	})
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	return found, err
+}
+
 // UnlockWhenSaved asks for lockID to be released on fileID once its spooled saves have
 // landed: DS unlocked while they were waiting. False when no save of the file waits
 // under that lock.
@@ -42,11 +141,20 @@ func (m *Manager) UnlockWhenSaved(fileID, lockID string) (bool, error) {
 		return false, err
 	}
 	last := entries[len(entries)-1]
-	if !last.rec.WOPI || last.rec.LockID != lockID {
-		return false, nil
-	}
-	last.rec.Unlock = true
-	return true, m.o.State.Update(func(tx state.Tx) error { return putJSON(tx, bucketSpool, last.seq, last.rec) })
+	// Marked in one transaction with its read: a replica that settles the save
+	// meanwhile deletes its record, which must not come back.
+	marked := false
+	err = m.o.State.Update(func(tx state.Tx) error {
+		marked = false
+		var rec spoolRec
+		ok, err := getJSON(tx, bucketSpool, last.seq, &rec)
+		if err != nil || !ok || rec.Recovered || !rec.WOPI || rec.LockID != lockID {
+			return err
+		}
+		rec.Unlock, marked = true, true
+		return putJSON(tx, bucketSpool, last.seq, rec)
+	})
+	return marked, err
 }
 
 // Waiting says whether saves of fileID wait in the spool, as this process last saw it
@@ -69,17 +177,17 @@ func (m *Manager) Flush(ctx context.Context, fileID string) error {
 	if !m.Waiting(fileID) {
 		return nil
 	}
+	return m.flush(ctx, fileID)
+}
+
+// flush is Flush whatever this process last counted.
+func (m *Manager) flush(ctx context.Context, fileID string) error {
 	entries, err := m.spooled(fileID)
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
-		if err := m.underReplayLease(fileID, func() error {
-			if err := m.replayOne(ctx, e.seq, e.rec); err != nil {
-				return m.replayFailed(ctx, e, err)
-			}
-			return nil
-		}); err != nil {
+		if err := m.replayEntry(ctx, e); err != nil {
 			return fmt.Errorf("%w: %w", ErrSavePending, err)
 		}
 	}
@@ -172,7 +280,15 @@ func (m *Manager) settlePut(ctx context.Context, seq string, rec spoolRec, outco
 		return nil
 	}
 	rec.Landed = true
-	if perr := m.o.State.Update(func(tx state.Tx) error { return putJSON(tx, bucketSpool, seq, rec) }); perr != nil {
+	if perr := m.o.State.Update(func(tx state.Tx) error {
+		if err := m.checkReplayLease(tx, rec.FileID); err != nil {
+			return err
+		}
+		if b, err := tx.Get(bucketSpool, seq); err != nil || b == nil {
+			return err // settled meanwhile: nothing to mark
+		}
+		return putJSON(tx, bucketSpool, seq, rec)
+	}); perr != nil {
 		return perr
 	}
 	return err

@@ -21,6 +21,7 @@ type Bolt struct {
 	db     *bolt.DB
 	path   string
 	closed atomic.Bool
+	hub    hub // notices within the process (see Notifier)
 }
 
 var _ Store = (*Bolt)(nil)

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/wopibridge/wopibridge/bridge/state"
 )
 
 // Errors every backend returns, wrapped or not; callers test them with errors.Is.
@@ -212,4 +214,26 @@ type FreeNamer interface {
 	// storage chooses when name is taken; the File returned carries the name used. A
 	// body longer than limit (when limit > 0) is ErrTooLarge.
 	CreateFree(ctx context.Context, folderID, name string, body io.Reader, limit int64) (File, error)
+}
+
+type fenceKey struct{}
+
+// Fence is a condition a write must still meet when it lands: Check runs in the
+// state-store transaction that commits the write, and its error refuses the write.
+// Only a backend that keeps its records in Store applies it (the fs backend, checking
+// right before the rename that replaces the file); others cannot, and ignore it.
+type Fence struct {
+	Store state.Store
+	Check func(tx state.Tx) error
+}
+
+// WithFence makes the writes of ctx check f as they land.
+func WithFence(ctx context.Context, f Fence) context.Context {
+	return context.WithValue(ctx, fenceKey{}, f)
+}
+
+// FenceFrom returns the fence WithFence put in ctx.
+func FenceFrom(ctx context.Context) (Fence, bool) {
+	f, ok := ctx.Value(fenceKey{}).(Fence)
+	return f, ok && f.Check != nil
 }

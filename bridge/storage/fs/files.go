@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/wopibridge/wopibridge/bridge/state"
 	"github.com/wopibridge/wopibridge/bridge/storage"
@@ -129,8 +130,9 @@ func (s *FS) Open(ctx context.Context, id string) (io.ReadCloser, storage.File, 
 }
 
 // Put replaces a file's content under the lock rules. The body streams into a temp file
-// before any lock is held; the lock is checked before (to refuse early) and again, with
-// the rename and the state update, under the file's mutex.
+// before any lock is held; the lock is checked before (to refuse early) and again right
+// before the rename, in one state transaction with the fence of ctx (storage.WithFence)
+// when it is kept in this backend's state store.
 func (s *FS) Put(ctx context.Context, id, lockID string, body io.Reader, limit int64) (storage.File, error) {
 	parent, perm, err := s.preparePut(id, lockID)
 	if err != nil {
@@ -153,7 +155,7 @@ func (s *FS) Put(ctx context.Context, id, lockID string, body io.Reader, limit i
 		return storage.File{}, err
 	}
 	tmpRel := filepath.Join(parentRel, tmp)
-	file, err := s.commitPut(id, lockID, tmpRel)
+	file, err := s.commitPut(ctx, id, lockID, tmpRel)
 	if err != nil {
 		s.root.Remove(tmpRel)
 	}
@@ -178,8 +180,14 @@ func (s *FS) preparePut(id, lockID string) (parent string, perm os.FileMode, err
 	return n.Parent, keepPerm(fi), nil
 }
 
-func (s *FS) commitPut(id, lockID, tmpRel string) (storage.File, error) {
-	n, rel, held, err := s.lookupFile(id)
+// commitPut checks the lock (and the fence of ctx) in one transaction, then renames.
+// That transaction also marks the write as landing (bucketLanding) until the rename
+// and its record are done: a lock change on another replica sharing the state store
+// waits for it (see changeLock), so no lock is granted between the check and the
+// rename (onWindow measures how long that is). The new version is recorded after the rename, so that the version Put
+// returns is the file's even if another replica looked at it in between.
+func (s *FS) commitPut(ctx context.Context, id, lockID, tmpRel string) (storage.File, error) {
+	n, rel, _, err := s.lookupFile(id)
 	if err != nil {
 		return storage.File{}, err
 	}
@@ -187,13 +195,43 @@ func (s *FS) commitPut(id, lockID, tmpRel string) (storage.File, error) {
 	if err != nil {
 		return storage.File{}, err
 	}
-	if err := checkPut(held, lockID, fi.Size()); err != nil {
-		return storage.File{}, err
-	}
 	if filepath.Dir(rel) != filepath.Dir(tmpRel) {
 		return storage.File{}, fmt.Errorf("%w: %q moved during the write, try again", storage.ErrUnavailable, id)
 	}
-	return s.replace(id, n, tmpRel, rel)
+	fence, fenced := storage.FenceFrom(ctx)
+	fenced = fenced && fence.Store == s.state
+	now := s.now()
+	mark := landingMark(now)
+	err = s.state.Update(func(tx state.Tx) error {
+		held, err := currentLock(tx, id, now)
+		if err != nil {
+			return err
+		}
+		if err := checkPut(held, lockID, fi.Size()); err != nil {
+			return err
+		}
+		if fenced {
+			if err := fence.Check(tx); err != nil {
+				return err
+			}
+		}
+		return tx.Put(bucketLanding, id, mark)
+	})
+	if err != nil {
+		return storage.File{}, err
+	}
+	defer s.state.Update(func(tx state.Tx) error { return dropLanding(tx, id, mark) })
+	checked := time.Now()
+	if s.beforeRename != nil {
+		s.beforeRename()
+	}
+	if err := s.root.Rename(tmpRel, rel); err != nil {
+		return storage.File{}, fmt.Errorf("fs: replace %s: %w", rel, err)
+	}
+	if s.onWindow != nil {
+		s.onWindow(time.Since(checked))
+	}
+	return s.recordReplaced(id, n, rel)
 }
 
 // replace renames a written temp file over rel and records the new version.
@@ -201,6 +239,11 @@ func (s *FS) replace(id string, n node, tmpRel, rel string) (storage.File, error
 	if err := s.root.Rename(tmpRel, rel); err != nil {
 		return storage.File{}, fmt.Errorf("fs: replace %s: %w", rel, err)
 	}
+	return s.recordReplaced(id, n, rel)
+}
+
+// recordReplaced records the new version of a file just renamed into place.
+func (s *FS) recordReplaced(id string, n node, rel string) (storage.File, error) {
 	if err := s.syncDir(filepath.Dir(rel)); err != nil {
 		return storage.File{}, err
 	}

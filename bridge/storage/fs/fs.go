@@ -65,6 +65,13 @@ type FS struct {
 	files keymutex.Map
 
 	cache *cache // what Stat and Open need to find a file, checked on every use
+
+	// Set by tests: beforeRename runs in Put between the lock check and the rename;
+	// onWindow is told how long that window lasted.
+	beforeRename func()
+	onWindow     func(time.Duration)
+	// landingBusy, set by tests, runs when a lock change waits for a write landing.
+	landingBusy func()
 }
 
 var (

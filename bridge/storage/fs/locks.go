@@ -1,8 +1,14 @@
 package fs
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/wopibridge/wopibridge/bridge/state"
 	"github.com/wopibridge/wopibridge/bridge/storage"
@@ -129,22 +135,88 @@ func (s *FS) changeLock(id string, decide func(held string) (string, error)) (st
 		return storage.File{}, err
 	}
 	now := s.now()
-	err = s.state.Update(func(tx state.Tx) error {
-		held, err := currentLock(tx, id, now)
-		if err != nil {
-			return err
-		}
-		next, err := decide(held)
-		if err != nil {
-			return err
-		}
-		if next == "" {
-			return tx.Delete(bucketLocks, id)
-		}
-		return putLock(tx, id, next, now.Add(storage.LockDuration))
+	err = s.afterLanding(func() error {
+		return s.state.Update(func(tx state.Tx) error {
+			if err := checkLanding(tx, id, s.now()); err != nil {
+				return err
+			}
+			return s.decideLock(tx, id, now, decide)
+		})
 	})
 	if err != nil {
 		return storage.File{}, err
 	}
 	return file, nil
+}
+
+// decideLock stores, in tx, what decide makes of id's current lock.
+func (s *FS) decideLock(tx state.Tx, id string, now time.Time, decide func(held string) (string, error)) error {
+	held, err := currentLock(tx, id, now)
+	if err != nil {
+		return err
+	}
+	next, err := decide(held)
+	if err != nil {
+		return err
+	}
+	if next == "" {
+		return tx.Delete(bucketLocks, id)
+	}
+	return putLock(tx, id, next, now.Add(storage.LockDuration))
+}
+
+// A write landing: from the transaction that checked its lock to its rename's record,
+// a Put marks its file in bucketLanding (a random mark and when it lapses, for a
+// replica that dies in between). Lock changes wait while a live mark is there, so a
+// lock is never granted to someone between another replica's lock check and its
+// rename.
+const (
+	bucketLanding = "fs.landing" // file id → "<unix nanos of lapse> <random>"
+	landingLapse  = 30 * time.Second
+	landingWait   = 10 * time.Second // how long a lock change waits for a write to land
+)
+
+var errLanding = errors.New("fs: a write of this file is landing")
+
+func landingMark(now time.Time) []byte {
+	return []byte(strconv.FormatInt(now.Add(landingLapse).UnixNano(), 10) + " " + rand.Text())
+}
+
+func dropLanding(tx state.Tx, id string, mark []byte) error {
+	cur, err := tx.Get(bucketLanding, id)
+	if err != nil || !bytes.Equal(cur, mark) {
+		return err
+	}
+	return tx.Delete(bucketLanding, id)
+}
+
+// checkLanding fails with errLanding while a live mark is on id.
+func checkLanding(tx state.Tx, id string, now time.Time) error {
+	cur, err := tx.Get(bucketLanding, id)
+	if err != nil || cur == nil {
+		return err
+	}
+	lapse, _, _ := strings.Cut(string(cur), " ")
+	if ns, err := strconv.ParseInt(lapse, 10, 64); err == nil && now.UnixNano() < ns {
+		return errLanding
+	}
+	return nil
+}
+
+// afterLanding runs try until no write of the file is landing, for up to landingWait.
+func (s *FS) afterLanding(try func() error) error {
+	deadline := time.Now().Add(landingWait)
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		err := try()
+		if !errors.Is(err, errLanding) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: %w, try again", storage.ErrUnavailable, err)
+		}
+		if s.landingBusy != nil {
+			s.landingBusy()
+		}
+		time.Sleep(wait)
+	}
 }
