@@ -199,7 +199,7 @@
       details.push(e.reason);
     }
     if (e.op && e.kind !== "lock") {
-      details.push(e.op);
+      details.push(/^[0-9]+$/.test(e.op) ? "DS status " + e.op : e.op);
     }
     if (e.status) {
       details.push("status " + e.status);
@@ -527,27 +527,49 @@
         t0 = Math.min(t0, s.start);
       });
     });
-    if (this.hasOpen) {
-      t1 = Math.max(t1, now);
-    }
     if (!isFinite(t0)) {
       t0 = now - 60000;
       t1 = now;
     }
+    // Open spans run up to now, unless now is so far past the last event that the events
+    // would shrink to a corner: then they run off the right edge.
+    var axisToNow = this.hasOpen && now - t1 <= Math.max((t1 - t0) * 0.5, 60000);
+    if (axisToNow) {
+      t1 = Math.max(t1, now);
+    }
     var span = Math.max(t1 - t0, 10000);
     t0 -= span * 0.03;
     t1 = t0 + span * 1.06;
+    var edge = t1;
     var plotW = width - LABEL_W - 12;
     function x(t) {
       return LABEL_W + (t - t0) / (t1 - t0) * plotW;
     }
+    // Events closer than a mark's width go on the next line of their lane's points.
+    var level = {};
+    lanes.forEach(function (l) {
+      var lastX = [];
+      l.levels = 1;
+      events.forEach(function (e) {
+        if (e.style !== l.style || e.kind === "save") {
+          return;
+        }
+        var ex = x(e.t), i = 0;
+        while (i < lastX.length && lastX[i] > ex - 14) {
+          i++;
+        }
+        lastX[i] = ex;
+        level[e.seq] = i;
+        l.levels = Math.max(l.levels, i + 1);
+      });
+    });
     var y = 4, laneYs = {};
     lanes.forEach(function (l) {
       l.y = y;
       l.barsY = y + 8;
       l.saveY = l.barsY + l.rows * ROW_H + 4;
       l.pointY = l.saveY + SAVE_H + 4;
-      l.h = l.pointY + POINT_H + 6 - y;
+      l.h = l.pointY + POINT_H * l.levels + 6 - y;
       y += l.h;
       laneYs[l.style] = l;
     });
@@ -571,7 +593,7 @@
       label.textContent = clock(new Date(t));
       s.appendChild(label);
     }
-    if (this.hasOpen) {
+    if (axisToNow) {
       var nx = x(now);
       s.appendChild(sv("line", {x1: nx, x2: nx, y1: 0, y2: y, "class": "wb-now"}, "now"));
     }
@@ -582,7 +604,7 @@
       name.textContent = l.label;
       s.appendChild(name);
       l.spans.forEach(function (sp) {
-        var x0 = x(sp.start), x1 = x(sp.end === null ? Math.max(now, sp.start) : sp.end);
+        var x0 = x(Math.max(sp.start, t0)), x1 = x(sp.end === null ? Math.min(Math.max(now, sp.start), edge) : sp.end);
         var users = Object.keys(sp.users).map(function (u) { return sp.users[u]; }).join(", ");
         var title = "Lock held" + (users ? " by " + users : "") + (sp.session ? ", session " + sp.session : "") +
           "\nfrom " + clock(new Date(sp.start), true) + (sp.end === null ? ", still held" : " to " + clock(new Date(sp.end), true) + " (" + duration(sp.end - sp.start) + ")");
@@ -616,7 +638,7 @@
         var w = Math.max(5, xe - xs);
         node = sv("rect", {x: xe - w, y: l.saveY, width: w, height: SAVE_H, rx: 2, "class": cls + " wb-outcome-" + (e.outcome || "none")}, tooltip(e, d));
       } else {
-        node = shape(e.kind, e.mode, x(e.t), l.pointY + POINT_H / 2, cls, tooltip(e, d));
+        node = shape(e.kind, e.mode, x(e.t), l.pointY + POINT_H * (level[e.seq] || 0) + POINT_H / 2, cls, tooltip(e, d));
       }
       node.setAttribute("data-seq", String(e.seq));
       node.addEventListener("click", function () { self.highlight(e.seq); });
