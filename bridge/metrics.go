@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/wopibridge/wopibridge/bridge/events"
 	"github.com/wopibridge/wopibridge/bridge/session"
 	"github.com/wopibridge/wopibridge/bridge/storage"
 	"github.com/wopibridge/wopibridge/wopiclient"
@@ -134,6 +135,24 @@ func (m *metrics) watchWaitingSaves(count func() int) {
 		Namespace: metricsNamespace, Name: "saves_waiting",
 		Help: "Saves acknowledged to ONLYOFFICE Docs and kept in the state store because storage refused them, not yet written (as this process last saw the spool).",
 	}, func() float64 { return float64(count()) }))
+}
+
+// watchEventDrops exports the timeline's dropped events, by reason, when the recorder
+// counts them (events.Log); otherwise they stay at zero.
+func (m *metrics) watchEventDrops(rec events.Recorder) {
+	d, _ := rec.(interface{ Dropped(reason string) uint64 })
+	for _, reason := range events.DropReasons {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "events_dropped_total",
+			Help:        "Timeline events not stored, by reason (queue_full: the writer was behind; store: the state store refused them; closed: recorded while the server stopped).",
+			ConstLabels: prometheus.Labels{"reason": reason},
+		}, func() float64 {
+			if d == nil {
+				return 0
+			}
+			return float64(d.Dropped(reason))
+		}))
+	}
 }
 
 // observeRequest counts a finished request from what the middleware knows about it.

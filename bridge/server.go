@@ -106,6 +106,10 @@ type Server struct {
 	events     events.Recorder // the per-document timeline; never nil
 	stop       func()          // ends the background work
 
+	// streamsDone ends the event streams (api_events.go) when the server shuts down.
+	streamsDone chan struct{}
+	endStreams  sync.Once
+
 	handler http.Handler
 
 	sleep func(context.Context, time.Duration) error // pauses a proof check for a refresh; nil: a timer
@@ -159,6 +163,7 @@ func New(o Options) (*Server, error) {
 	if s.events == nil {
 		s.events = events.Nop{}
 	}
+	s.streamsDone = make(chan struct{})
 	if s.ttl == 0 {
 		s.ttl = DefaultTokenTTL
 	}
@@ -201,6 +206,7 @@ func New(o Options) (*Server, error) {
 	}
 	s.docs.sessions = sessions
 	s.metrics.watchWaitingSaves(sessions.WaitingTotal)
+	s.metrics.watchEventDrops(s.events)
 	s.fileOps = s.fileOverrides()
 	s.folderOps = s.folderOverrides()
 	s.handler = s.middleware(s.filterIPs(s.routes()))
@@ -238,6 +244,7 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/api/v1/files", s.api("ListFiles", s.listFiles)).Methods(http.MethodGet)
 	r.Handle("/api/v1/files", s.api("UploadFile", s.uploadFile)).Methods(http.MethodPost)
 	r.Handle("/api/v1/files/{id}", s.api("DescribeFile", s.describeFile)).Methods(http.MethodGet)
+	r.Handle("/api/v1/files/{id}/events", withLaunchQuery(s.api("FileEvents", s.fileEvents))).Methods(http.MethodGet)
 	r.Handle("/api/v1/wopi/session", s.api("WOPISession", s.wopiSession)).Methods(http.MethodPost)
 	r.Handle("/api/v1/docs/config", s.api("DocsConfig", s.docsConfig)).Methods(http.MethodPost)
 	r.Handle("/api/v1/docs/forcesave", s.api("DocsSaveNow", s.docsSaveNow)).Methods(http.MethodPost)
@@ -275,6 +282,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Close releases what the Server itself holds. Storage and State belong to the caller.
 func (s *Server) Close() error {
+	s.EndStreams()
 	if s.stop != nil {
 		s.stop()
 	}

@@ -26,6 +26,8 @@
 //	frame_ancestors    WOPIBRIDGE_FRAME_ANCESTORS    --frame-ancestors
 //	admin_listen       WOPIBRIDGE_ADMIN_LISTEN       --admin-listen
 //	max_connections    WOPIBRIDGE_MAX_CONNECTIONS    --max-connections
+//	events_max         WOPIBRIDGE_EVENTS_MAX         --events-max
+//	events_max_age     WOPIBRIDGE_EVENTS_MAX_AGE     --events-max-age
 //
 // The secrets may instead be read from a file: docs_jwt_secret_file,
 // WOPIBRIDGE_DOCS_JWT_SECRET_FILE, --docs-jwt-secret-file, and likewise for the others
@@ -83,6 +85,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// App is the bridge as an office app WOPI hosts register (config/app.go).
 	App AppConfig
+	// Events bounds the per-document timeline (config/events.go).
+	Events EventsConfig
 
 	// FrameAncestors are the CSP frame-ancestors sources allowed to frame the bridge's
 	// pages, space separated ('self' by default).
@@ -222,6 +226,7 @@ func Default() *Config {
 		MaxConnections:  DefaultMaxConnections,
 		App:             AppConfig{Style: AppStyleWOPI},
 	}
+	c.Events = EventsConfig{Max: DefaultEventsMax, MaxAge: DefaultEventsMaxAge}
 	c.derive(nil)
 	return c
 }

@@ -124,6 +124,7 @@ func (c *Config) Validate() error {
 		fail("max_file_size", "%d is not a size above 0 (use e.g. 100MiB or 1GiB)", c.MaxFileSize)
 	}
 	c.App.validate(fail)
+	c.Events.validate(fail)
 	if c.ShutdownTimeout <= 0 {
 		fail("shutdown_timeout", "%v is not a duration above 0 (use e.g. 30s)", c.ShutdownTimeout)
 	}
