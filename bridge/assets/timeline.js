@@ -61,7 +61,7 @@
   }
 
   function short(s) {
-    return s && s.length > 14 ? s.slice(0, 12) + "…" : (s || "");
+    return s && s.length > 20 ? s.slice(0, 18) + "…" : (s || "");
   }
 
   function duration(ms) {
@@ -226,7 +226,7 @@
 
   // spans are the lock spans of one style: from joined or a granted LOCK to the session's
   // end, its last editor leaving or its UNLOCK.
-  function spans(events, style, holder, now) {
+  function spans(events, style, holder, now, free) {
     var open = {}, out = [];
     function key(e) {
       return e.session || e.user || "?";
@@ -292,6 +292,21 @@
         break;
       }
     });
+    // Nobody holds the file: a span still open ended when the page saw the file become
+    // free or, when it was free from the start, at the last event before that.
+    if (free) {
+      var last = 0;
+      events.forEach(function (e) {
+        if (e.t <= free.at && e.t > last) {
+          last = e.t;
+        }
+      });
+      out.forEach(function (sp) {
+        if (sp.end === null && sp.start <= free.at) {
+          sp.end = Math.max(sp.start, free.live ? free.at : last);
+        }
+      });
+    }
     // The holder the bridge reports now, when the events that began its span are gone.
     if (holder && holder.style === style && !open[holder.session || holder.user || "?"]) {
       var since = holder.since ? new Date(holder.since).getTime() : now;
@@ -467,7 +482,13 @@
   };
 
   Timeline.prototype.setHolder = function (h) {
-    this.holder = h && h.style ? h : null;
+    h = h && h.style ? h : null;
+    if (h) {
+      this.free = null;
+    } else if (!this.free || this.holder) {
+      this.free = {at: Date.now(), live: !!this.holder};
+    }
+    this.holder = h;
     var line = this.holderLine;
     line.textContent = "";
     if (!this.holder) {
@@ -513,7 +534,7 @@
     var self = this, now = Date.now(), events = this.events;
     var width = Math.max(480, this.chart.clientWidth || 960);
     var lanes = LANES.map(function (l) {
-      var list = spans(events, l.style, self.holder, now);
+      var list = spans(events, l.style, self.holder, now, self.free);
       return {style: l.style, label: l.label, spans: list, rows: rowsOf(list)};
     });
     this.hasOpen = lanes.some(function (l) { return l.spans.some(function (s) { return s.end === null; }); });
@@ -577,6 +598,12 @@
     var s = sv("svg", {"class": "wb-svg", width: width, height: height, viewBox: "0 0 " + width + " " + height, role: "img",
       "aria-label": "Timeline of " + events.length + " events"});
 
+    lanes.forEach(function (l, i) {
+      s.appendChild(sv("rect", {x: 0, y: l.y, width: width, height: l.h, "class": "wb-lane" + (i % 2 ? " wb-odd" : "")}));
+      var name = sv("text", {x: 10, y: l.y + l.h / 2 + 5, "class": "wb-lane-label"});
+      name.textContent = l.label;
+      s.appendChild(name);
+    });
     // Time axis and grid.
     var step = TICKS[TICKS.length - 1];
     for (var i = 0; i < TICKS.length; i++) {
@@ -588,6 +615,9 @@
     var first = Math.ceil(t0 / 1000 / step) * step * 1000;
     for (var t = first; t <= t1; t += step * 1000) {
       var gx = x(t);
+      if (gx > width - 30) {
+        break; // its label would be cut
+      }
       s.appendChild(sv("line", {x1: gx, x2: gx, y1: 0, y2: y, "class": "wb-grid"}));
       var label = sv("text", {x: gx, y: y + 15, "class": "wb-tick"});
       label.textContent = clock(new Date(t));
@@ -598,11 +628,7 @@
       s.appendChild(sv("line", {x1: nx, x2: nx, y1: 0, y2: y, "class": "wb-now"}, "now"));
     }
 
-    lanes.forEach(function (l, i) {
-      s.appendChild(sv("rect", {x: 0, y: l.y, width: width, height: l.h, "class": "wb-lane" + (i % 2 ? " wb-odd" : "")}));
-      var name = sv("text", {x: 10, y: l.y + l.h / 2 + 5, "class": "wb-lane-label"});
-      name.textContent = l.label;
-      s.appendChild(name);
+    lanes.forEach(function (l) {
       l.spans.forEach(function (sp) {
         var x0 = x(Math.max(sp.start, t0)), x1 = x(sp.end === null ? Math.min(Math.max(now, sp.start), edge) : sp.end);
         var users = Object.keys(sp.users).map(function (u) { return sp.users[u]; }).join(", ");

@@ -1,0 +1,222 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/wopibridge/wopibridge/bridge"
+	"github.com/wopibridge/wopibridge/bridge/events"
+)
+
+// The timeline page in a browser: what it draws of a file's stored events, served by the
+// real events API, and what it adds from the live stream without a reload.
+
+// startBridgeWithEvents serves a bridge in this process whose timeline is an events.Log
+// over its state store; the test records events straight into it.
+func startBridgeWithEvents(t *testing.T) (*bridgeUnderTest, *events.Log) {
+	t.Helper()
+	var log *events.Log
+	b := startBridge(t, func(o *bridge.Options) {
+		log = events.NewLog(o.State, events.LogOptions{})
+		t.Cleanup(func() { _ = log.Close() })
+		o.Events = log
+	})
+	return b, log
+}
+
+// storedEvents waits until the events API lists n events of file id.
+func (b *bridgeUnderTest) storedEvents(t *testing.T, launch, id string, n int) {
+	t.Helper()
+	waitFor(t, strconv.Itoa(n)+" events stored", func() bool {
+		var got struct{ Events []events.Event }
+		b.apiCall(t, http.MethodGet, "/api/v1/files/"+id+"/events?limit=1000", launch, nil, http.StatusOK, &got)
+		return len(got.Events) == n
+	})
+}
+
+// timelineState is what the page shows, read in the browser.
+type timelineState struct {
+	State   string            `json:"state"`
+	Holder  string            `json:"holder"`
+	Count   int               `json:"count"`
+	Rows    map[string]string `json:"rows"`    // seq -> the row's text
+	Bad     []string          `json:"bad"`     // seqs of the rows drawn as failures
+	Marks   map[string]string `json:"marks"`   // seq -> the mark's class
+	Widths  map[string]int    `json:"widths"`  // seq -> a save mark's width in pixels
+	Spans   []string          `json:"spans"`   // style:session, "+" when still held
+	Reloads int               `json:"reloads"` // page loads since the test marked the window
+}
+
+const readTimeline = `(function () {
+  var root = document.querySelector(".wb-timeline");
+  var out = {state: root.dataset.state || "", holder: root.querySelector(".wb-holder").textContent,
+    count: +(root.dataset.count || 0), rows: {}, bad: [], marks: {}, widths: {}, spans: [],
+    reloads: window.__timelineMarked ? 0 : 1};
+  root.querySelectorAll("tbody tr[data-seq]").forEach(function (tr) {
+    out.rows[tr.dataset.seq] = tr.textContent;
+    if (tr.classList.contains("wb-bad")) { out.bad.push(tr.dataset.seq); }
+  });
+  root.querySelectorAll("svg .wb-mark[data-seq]").forEach(function (m) {
+    out.marks[m.dataset.seq] = m.getAttribute("class") + " fill:" + getComputedStyle(m).fill + " stroke:" + getComputedStyle(m).stroke;
+    if (m.tagName === "rect") { out.widths[m.dataset.seq] = Math.round(m.getBBox().width); }
+  });
+  root.querySelectorAll(".wb-chart svg g.wb-span").forEach(function (g) {
+    out.spans.push(g.dataset.style + ":" + g.dataset.session + (g.classList.contains("wb-open") ? "+" : ""));
+  });
+  return out;
+})()`
+
+func readTimelineState(t *testing.T, ctx context.Context) timelineState {
+	t.Helper()
+	raw := eval[json.RawMessage](t, ctx, `JSON.stringify(`+readTimeline+`)`)
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatalf("timeline state %s: %v", raw, err)
+	}
+	var st timelineState
+	if err := json.Unmarshal([]byte(s), &st); err != nil {
+		t.Fatalf("timeline state %s: %v", s, err)
+	}
+	return st
+}
+
+// waitTimeline polls the page until cond holds, failing with the last state seen.
+func waitTimeline(t *testing.T, ctx context.Context, what string, cond func(timelineState) bool) timelineState {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st := readTimelineState(t, ctx)
+		if cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the timeline never showed %s; it shows %+v", what, st)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the page for a condition, not timing it
+	}
+}
+
+const red = "rgb(207, 34, 46)"
+
+func TestBrowserTimelineDrawsStoredEventsAndLiveOnes(t *testing.T) {
+	b, log := startBridgeWithEvents(t)
+	launch := launchToken(t, "alice", nil)
+	var f apiFile
+	b.apiCall(t, http.MethodPost, "/api/v1/files?name=report.docx", launch, strings.NewReader("hello"), http.StatusCreated, &f)
+
+	// A Docs API session of alice and carol, which a WOPI editor (dave) finds holding the
+	// file; then bob's WOPI session, which holds it now.
+	base := time.Now().Add(-45 * time.Second).Truncate(time.Millisecond)
+	at := func(s float64) time.Time { return base.Add(time.Duration(s * float64(time.Second))) }
+	key := "K1a2b3c4d5e6f7"
+	lock := "bob's WOPI lock"
+	digest := events.LockDigest(lock)
+	docsHolder := &events.Holder{Style: events.StyleDocs, Session: key, User: "alice", Since: at(1)}
+	fixture := []events.Event{
+		{Time: at(0), Kind: events.KindOpened, Style: events.StyleDocs, User: "alice", UserName: "Alice Doe", Mode: "edit"},
+		{Time: at(1), Kind: events.KindJoined, Style: events.StyleDocs, User: "alice", Session: key, Op: "1"},
+		{Time: at(3), Kind: events.KindJoined, Style: events.StyleDocs, User: "carol", Session: key, Op: "1"},
+		{Time: at(5), Kind: events.KindOpened, Style: events.StyleWOPI, User: "dave", Mode: "view", Reason: events.ReasonLocked, Holder: docsHolder},
+		{Time: at(5.3), Kind: events.KindLockConflict, Style: events.StyleWOPI, User: "dave", Op: "LOCK", Status: 409, Holder: docsHolder},
+		{Time: at(8), Kind: events.KindForcesave, Style: events.StyleDocs, User: "alice", Session: key, Outcome: "requested", Status: 0},
+		{Time: at(10), Kind: events.KindSave, Style: events.StyleDocs, User: "alice", Session: key, Bytes: 48213, VersionBefore: "v1", VersionAfter: "v2", DurationMS: 4000, Outcome: events.OutcomeSaved, RequestID: "req-7"},
+		{Time: at(14), Kind: events.KindSave, Style: events.StyleDocs, User: "alice", Session: key, Bytes: 48300, DurationMS: 400, Outcome: events.OutcomeRefused, Reason: "the lock was lost"},
+		{Time: at(16), Kind: events.KindLeft, Style: events.StyleDocs, User: "carol", Session: key},
+		{Time: at(18), Kind: events.KindLeft, Style: events.StyleDocs, User: "alice", Session: key},
+		{Time: at(18.5), Kind: events.KindEnded, Style: events.StyleDocs, Session: key},
+		{Time: at(22), Kind: events.KindOpened, Style: events.StyleWOPI, User: "bob", Mode: "edit"},
+		{Time: at(22.5), Kind: events.KindJoined, Style: events.StyleWOPI, User: "bob", Session: digest, Op: "LOCK", Status: 200},
+		{Time: at(30), Kind: events.KindSave, Style: events.StyleWOPI, User: "bob", Session: digest, Bytes: 50000, VersionBefore: "v2", VersionAfter: "v3", DurationMS: 800, Outcome: events.OutcomeSaved},
+	}
+	for _, e := range fixture {
+		e.FileID = f.ID
+		log.Record(e)
+	}
+	b.storedEvents(t, launch, f.ID, len(fixture))
+	if _, err := b.Storage.Lock(context.Background(), f.ID, lock); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx := newBrowser(t)
+	inBrowser(t, ctx, "open the timeline page",
+		chromedp.Navigate(pageURL(b.URL, "/files/"+f.ID+"/timeline", url.Values{"launch": {launch}})))
+	inBrowser(t, ctx, "mark the window", chromedp.Evaluate[chromedp.Void](`window.__timelineMarked = true`))
+	st := waitTimeline(t, ctx, "the stored events, live", func(s timelineState) bool {
+		return s.State == "live" && s.Count == len(fixture)
+	})
+
+	// The line on top: bob holds the file in WOPI style, since his LOCK.
+	if want := "Held by bob (WOPI, session " + digest + ") since "; !strings.HasPrefix(st.Holder, want) {
+		t.Errorf("holder line %q, want it to start with %q", st.Holder, want)
+	}
+	// One row per event, newest first; dave's read-only open says why.
+	if len(st.Rows) != len(fixture) {
+		t.Errorf("%d rows, want %d", len(st.Rows), len(fixture))
+	}
+	for seq, want := range map[string][]string{
+		"4":  {"WOPI", "opened read-only", "dave", "held by alice (Docs API, session K1a2b3c4d5e6f7) since "},
+		"5":  {"lock conflict", "status 409"},
+		"7":  {"save saved", "47 KB", "took 4.00 s", "version v1 → v2", "request req-7"},
+		"8":  {"save refused", "the lock was lost"},
+		"13": {"WOPI", "joined", "bob"},
+	} {
+		for _, w := range want {
+			if !strings.Contains(st.Rows[seq], w) {
+				t.Errorf("row %s = %q: lacks %q", seq, st.Rows[seq], w)
+			}
+		}
+	}
+	if got := strings.Join(st.Bad, ","); got != "8,5" {
+		t.Errorf("rows drawn as failures: %s, want 8,5 (the refused save, the lock conflict)", got)
+	}
+	// Every event has its mark; failures in red.
+	if len(st.Marks) != len(fixture) {
+		t.Errorf("%d marks, want %d: %v", len(st.Marks), len(fixture), st.Marks)
+	}
+	if m := st.Marks["8"]; !strings.Contains(m, "fill:"+red) {
+		t.Errorf("the refused save's mark: %s, want fill %s", m, red)
+	}
+	if m := st.Marks["5"]; !strings.Contains(m, "stroke:"+red) {
+		t.Errorf("the lock conflict's mark: %s, want stroke %s", m, red)
+	}
+	if m := st.Marks["7"]; strings.Contains(m, red) {
+		t.Errorf("a good save drawn in red: %s", m)
+	}
+	// Saves are as wide as they took: 4 s against 0.4 s.
+	if long, short := st.Widths["7"], st.Widths["8"]; long < 5*short || short < 5 {
+		t.Errorf("save widths %d px (4 s) and %d px (0.4 s)", long, short)
+	}
+	// Lock spans: the Docs API session, ended; bob's WOPI lock, still held.
+	if got, want := strings.Join(st.Spans, " "), "docs:"+key+" wopi:"+digest+"+"; got != want {
+		t.Errorf("lock spans %q, want %q", got, want)
+	}
+	screenshot(t, ctx, "timeline")
+
+	// Live: a save while the page is open appears without a reload, and so does the
+	// file becoming free.
+	log.Record(events.Event{FileID: f.ID, Kind: events.KindSave, Style: events.StyleWOPI, User: "bob", Session: digest, Bytes: 50100, DurationMS: 1200, Outcome: events.OutcomeSpooled})
+	next := strconv.Itoa(len(fixture) + 1)
+	st = waitTimeline(t, ctx, "the new save", func(s timelineState) bool { return s.Marks[next] != "" && s.Rows[next] != "" })
+	if !strings.Contains(st.Rows[next], "save spooled") || !strings.Contains(st.Marks[next], "wb-outcome-spooled") {
+		t.Errorf("new save: row %q, mark %q", st.Rows[next], st.Marks[next])
+	}
+	if _, err := b.Storage.Unlock(context.Background(), f.ID, lock); err != nil {
+		t.Fatal(err)
+	}
+	// The holder line changes at once, the drawing on its next turn: bob's span ends.
+	st = waitTimeline(t, ctx, "the file free, bob's span ended", func(s timelineState) bool {
+		return strings.HasPrefix(s.Holder, "Free") && strings.Join(s.Spans, " ") == "docs:"+key+" wopi:"+digest
+	})
+	if st.Reloads != 0 {
+		t.Error("the page reloaded")
+	}
+	screenshot(t, ctx, "timeline-live")
+}
