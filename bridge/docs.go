@@ -148,6 +148,10 @@ func (u *docsURLSigner) verifyCallback(q url.Values) (string, error) {
 // logSessionEvent reports what the session model did in the background or on a save:
 // one log line and one count.
 func (s *Server) logSessionEvent(e session.Event) {
+	s.sessionTimeline(e)
+	if e.Kind == session.EventEnded || e.Kind == session.EventKeyChanged {
+		return // steps of a session, not of the save pipeline: on the timeline only
+	}
 	s.metrics.sessionEvent(e.Kind)
 	face := faceDocs
 	if e.Key == "" {

@@ -83,6 +83,7 @@ func (s *Server) docsCallback(w http.ResponseWriter, r *http.Request) {
 		result = callbackRefused
 	}
 	s.metrics.callback(callbackStatusLabel(cb), result)
+	s.callbackTimeline(r.Context(), ri.fileID, cb, result, err)
 	if result == callbackRefused {
 		l := s.log.WithFields(logrus.Fields{"face": faceDocs, "operation": ri.op, "file_id": ri.fileID})
 		if cb != nil {

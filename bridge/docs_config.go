@@ -105,6 +105,7 @@ func (s *Server) editorConfig(ctx context.Context, fileID string, u launchUser) 
 	if name == "" {
 		name = u.Sub
 	}
+	s.docsOpened(ctx, fileID, u, name, o.Key, o, docsapi.CanEdit(ext))
 	exp := s.now().Add(s.ttl).UnixMilli()
 	cfg := &docsapi.Config{
 		DocumentType: docType,

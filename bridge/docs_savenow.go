@@ -3,6 +3,9 @@ package bridge
 import (
 	"errors"
 	"net/http"
+	"strconv"
+
+	"github.com/wopibridge/wopibridge/bridge/events"
 
 	"github.com/wopibridge/wopibridge/docsapi"
 )
@@ -36,7 +39,22 @@ func (s *Server) docsSaveNow(w http.ResponseWriter, r *http.Request, u launchUse
 		return userErr(errConflict, "no Docs API editing session is open on file %q: there is nothing to save", fileID)
 	}
 	err = s.docs.command.Forcesave(r.Context(), key, "wopibridge save now")
+	ev := events.Event{FileID: fileID, Kind: events.KindForcesave, Style: events.StyleDocs, User: u.Sub, Session: key,
+		Op: "forcesave", Status: http.StatusAccepted, Outcome: "requested"}
 	var ce *docsapi.CommandError
+	switch {
+	case err == nil:
+	case errors.As(err, &ce) && ce.Code == docsapi.CommandNotModified:
+		ev.Status, ev.Outcome = http.StatusOK, "not_modified"
+	case errors.As(err, &ce):
+		ev.Status, ev.Outcome, ev.Detail = statusOf(errDocsUnavailable), "refused", "ONLYOFFICE Docs answered error "+strconv.Itoa(int(ce.Code))
+	default:
+		ev.Status, ev.Outcome, ev.Detail = statusOf(errDocsUnavailable), "error", "ONLYOFFICE Docs did not answer the forcesave command"
+	}
+	if errors.As(err, &ce) && ce.Code == docsapi.CommandKeyNotFound {
+		ev.Status = statusOf(errConflict)
+	}
+	s.record(r.Context(), ev)
 	switch {
 	case err == nil:
 		return s.writeJSON(w, http.StatusAccepted, saveNowJSON{Key: key, Result: "requested"})

@@ -61,6 +61,7 @@ type metrics struct {
 	proofFailures *prometheus.CounterVec
 	callbacks     *prometheus.CounterVec
 	drops         *prometheus.CounterVec
+	saveDurations *prometheus.HistogramVec
 
 	mu  sync.Mutex
 	ops map[string]map[string]bool // face -> operation labels in use
@@ -102,13 +103,18 @@ func newMetrics() *metrics {
 			Namespace: metricsNamespace, Name: "docs_drops_total",
 			Help: "Docs API editing sessions the bridge ended through DS's command service (drop), by reason (locked_elsewhere: a status 1 found the file locked by another session; key_outdated: the file changed since the key was issued) and result (ok, error).",
 		}, []string{"reason", "result"}),
+		saveDurations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: metricsNamespace, Name: "save_duration_seconds",
+			Help:    "Time from a save's request (DS's callback, a WOPI PutFile) to its bytes being safe (in storage, in a conflict copy or in the spool), by style (docs, wopi) and outcome (saved, spooled, conflict, repeated, refused); replayed and recovered saves count from when they were spooled.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		}, []string{"style", "outcome"}),
 		ops: map[string]map[string]bool{},
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.requests, m.latency, m.lockConflicts, m.sessionEvents, m.discovery, m.proofFailures,
-		m.callbacks, m.drops,
+		m.callbacks, m.drops, m.saveDurations,
 	)
 	for _, st := range []string{"1", "2", "3", "4", "6", "7"} {
 		for _, r := range []string{callbackOK, callbackRefused} {
@@ -235,6 +241,11 @@ func (m *metrics) callback(status, result string) {
 }
 
 // docsDrop counts an editing session ended through the command service.
+// saveDuration observes how long a save took to be safe.
+func (m *metrics) saveDuration(style, outcome string, d time.Duration) {
+	m.saveDurations.WithLabelValues(style, outcome).Observe(d.Seconds())
+}
+
 func (m *metrics) docsDrop(reason, result string) {
 	m.drops.WithLabelValues(reason, result).Inc()
 }

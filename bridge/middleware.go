@@ -33,7 +33,10 @@ type requestInfo struct {
 	face   string
 	op     string
 	fileID string
-	err    error // the error the adapter answered with, logged once
+	err    error     // the error the adapter answered with, logged once
+	start  time.Time // when the request arrived (a save's duration starts there)
+	// correlation is the client's correlation id (DS's X-WOPI-CorrelationId), if plain.
+	correlation string
 }
 
 type requestInfoKey struct{}
@@ -113,7 +116,7 @@ func headerWritten(w http.ResponseWriter) bool {
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
-		ri := &requestInfo{id: s.requestID(r), face: faceOf(r.URL.Path)}
+		ri := &requestInfo{id: s.requestID(r), face: faceOf(r.URL.Path), start: start}
 		w.Header().Set("X-Request-Id", ri.id)
 		rec := &recorder{ResponseWriter: w}
 		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, ri))

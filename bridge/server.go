@@ -83,7 +83,10 @@ type Server struct {
 	folderNames *folderNames
 	// versions is the last version of each file seen through the WOPI face of a remote
 	// storage: the base a save spooled while it is down is checked against.
-	versions   *lru.Cache[string, string]
+	versions *lru.Cache[string, string]
+	// tokensSeen are digests of the access tokens whose first CheckFileInfo (a WOPI
+	// client opening the file) is on the timeline.
+	tokensSeen *lru.Cache[string, struct{}]
 	remotePuts keymutex.Map // PutFile on remote storage, one per file at a time
 
 	fileOps   map[wopiclient.Override]wopiOp
@@ -179,6 +182,7 @@ func New(o Options) (*Server, error) {
 	s.launch = newLaunchVerifier(o.LaunchSecret, s.now)
 	s.folderNames = newFolderNames(s.now)
 	s.versions, _ = lru.New[string, string](4096)
+	s.tokensSeen, _ = lru.New[string, struct{}](4096)
 	s.jsonBufs = newJSONBufs()
 	s.idPrefix = newIDPrefix()
 	s.docs = newDocsFace(o.Docs, secret, s.now)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/wopibridge/wopibridge/bridge/events"
 	"github.com/wopibridge/wopibridge/bridge/storage"
 	"github.com/wopibridge/wopibridge/wopiclient"
 )
@@ -75,16 +76,23 @@ func (s *Server) wopi(op string, authorize authorizer, fn wopiFunc) http.Handler
 		ri.face, ri.op = faceWOPI, op
 		c := &wopiCall{raw: tokenFrom(r), id: mux.Vars(r)["id"]}
 		ri.fileID = c.id
+		if id := r.Header.Get(wopiclient.HeaderCorrelationID); len(id) <= 64 && plainToken(id) {
+			ri.correlation = id
+		}
 		// The proof comes first: a request that is not from DS learns nothing, not even
 		// whether its token is valid.
 		err := s.checkProof(r, c.raw)
-		if err == nil {
+		if err != nil {
+			s.record(r.Context(), events.Event{FileID: c.id, Kind: events.KindRefused, Style: events.StyleWOPI,
+				Op: ri.op, Reason: "proof", Status: statusOf(err), Detail: publicMessage(err)})
+		} else {
 			err = s.authenticate(r.Context(), c, authorize)
 		}
 		if err == nil {
 			// The storage acts for the token's user (an upstream WOPI host: with their token).
 			r = r.WithContext(storage.WithUser(r.Context(), c.tok.User))
 			err = fn(w, r, c)
+			s.wopiLockTimeline(r, c, err)
 		}
 		if err != nil {
 			s.wopiError(w, r, err)

@@ -167,14 +167,16 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, c *wopiCall) er
 		return err
 	}
 	var f storage.File
+	before, _ := s.versions.Peek(c.id)
 	switch {
 	case s.remote():
 		f, err = s.putRemote(w, r, c, lockID, body)
 	case c.waiting != nil:
-		return c.waiting
+		err = c.waiting // refused: earlier saves wait for storage
 	default:
 		f, err = s.store.Put(r.Context(), c.id, lockID, body, s.maxSize)
 	}
+	s.wopiSaveTimeline(r, c, wopiOpPut, lockID, f, before, err)
 	if err != nil || f.ID == "" {
 		return err
 	}

@@ -51,6 +51,7 @@ func (s *Server) checkFileInfo(w http.ResponseWriter, r *http.Request, c *wopiCa
 		return err
 	}
 	edit := c.tok.canWrite() && access.Write
+	s.wopiOpened(ctx, c, edit, access.Write)
 	relative := c.tok.canWrite() && access.Create
 	containers := s.containers() && !c.tok.fileScoped()
 	// Capabilities follow the storage's: in front of another WOPI host, nothing it does

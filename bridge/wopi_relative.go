@@ -184,6 +184,7 @@ func (s *Server) putRelative(w http.ResponseWriter, r *http.Request, c *wopiCall
 		return err
 	}
 	f, err := s.createFile(ctx, src.FolderID, t, body)
+	s.wopiSaveTimeline(r, c, wopiOpPutRelative, "", f, "", err)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ func (m *Manager) finish(ctx context.Context, fileID string, sess *sessionRec, e
 		editors = m.sessionEditors(sess)
 	}
 	err := m.releaseOrGone(ctx, fileID, sess, editors)
+	m.emit(Event{Kind: EventEnded, FileID: fileID, Key: sess.Key, Ctx: ctx, Err: err})
 	if err == nil {
 		return nil
 	}

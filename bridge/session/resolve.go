@@ -57,7 +57,7 @@ func (m *Manager) resolve(ctx context.Context, seq string, cause error) error {
 		return cause // storage does not answer, or the lock is still the save's
 	}
 	if rec.WOPI && rec.Landed {
-		return m.forget(seq, rec, nil) // only DS's release was left, and its lock is gone
+		return m.forget(ctx, seq, rec, Saved, "", nil) // only DS's release was left, and its lock is gone
 	}
 	open := func(context.Context) (io.ReadCloser, error) {
 		return io.NopCloser(&chunkReader{st: m.o.State, seq: seq, chunks: rec.Chunks}), nil
@@ -65,7 +65,7 @@ func (m *Manager) resolve(ctx context.Context, seq string, cause error) error {
 	cctx, cerr := m.asEditors(ctx, users, func(c context.Context) error { return m.copyFromSpool(c, rec, open) })
 	switch {
 	case cerr == nil && rec.WOPI:
-		return m.forget(seq, rec, nil)
+		return m.forget(cctx, seq, rec, ConflictCopy, "", nil)
 	case cerr == nil:
 		return m.settleDocs(cctx, seq, rec, ConflictCopy, storage.File{})
 	case errors.Is(cerr, ErrNoEditor):
@@ -120,7 +120,8 @@ func (m *Manager) recover(ctx context.Context, seq string, rec spoolRec, reason 
 		return err
 	}
 	m.addPending(rec.FileID, -1)
-	m.emit(Event{Kind: EventRecovered, FileID: rec.FileID, Key: rec.Key, Err: errors.New(reason)})
+	m.emit(Event{Kind: EventRecovered, FileID: rec.FileID, Key: rec.Key, Err: errors.New(reason), Ctx: ctx, WOPI: rec.WOPI,
+		Lock: rec.LockID, Final: rec.Final, User: rec.saver(), Bytes: rec.Size, VersionBefore: rec.Base, Since: rec.Created})
 	if rec.WOPI {
 		return nil
 	}

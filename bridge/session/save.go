@@ -51,7 +51,7 @@ func (m *Manager) Save(ctx context.Context, key string, fetch Fetcher, final boo
 	}
 	switch {
 	case k.State == keySaved:
-		m.emit(Event{Kind: EventRepeated, FileID: fileID, Key: key})
+		m.emit(Event{Kind: EventRepeated, FileID: fileID, Key: key, Ctx: ctx, Final: final, User: firstOf(users)})
 		return Repeated, nil
 	case k.State == keyEnded && !final:
 		return Ignored, nil
@@ -138,7 +138,8 @@ func (m *Manager) Save(ctx context.Context, key string, fetch Fetcher, final boo
 	default:
 		return m.spoolSave(ctx, key, fileID, sess, fetch, final, editors, err)
 	}
-	m.emit(Event{Kind: EventSaved, FileID: fileID, Key: key})
+	m.emit(Event{Kind: EventSaved, FileID: fileID, Key: key, Ctx: ctx, Final: final, User: firstOf(editors),
+		Bytes: nf.Size, VersionBefore: sess.Version, VersionAfter: nf.Version})
 	if final {
 		// The bytes are in storage: the key is finished whatever the Unlock answers.
 		if err := m.finish(wctx, fileID, sess, editors); err != nil {
@@ -178,7 +179,7 @@ func (m *Manager) conflictCopy(ctx context.Context, key, fileID string, fetch Fe
 	if err != nil {
 		return "", fmt.Errorf("%w: conflict copy of %q: %v", ErrNotSafe, name, err)
 	}
-	m.emit(Event{Kind: EventConflictCopy, FileID: fileID, Key: key, Name: cname, Err: cause})
+	m.emit(Event{Kind: EventConflictCopy, FileID: fileID, Key: key, Name: cname, Err: cause, Ctx: ctx, Final: final, User: firstOf(editors)})
 	if final {
 		if sess, err := m.session(fileID); err == nil && sess != nil && sess.Key == key {
 			if err := m.finish(wctx, fileID, sess, editors); err != nil {
@@ -206,6 +207,14 @@ func (m *Manager) createCopy(ctx context.Context, folder, name string, fetch Fet
 		}
 		cname = numbered(conflictName(name, m.now()), n)
 	}
+}
+
+// firstOf is the first of users, "" when there is none.
+func firstOf(users []string) string {
+	if len(users) == 0 {
+		return ""
+	}
+	return users[0]
 }
 
 // numbered is name with " n" before its extension.

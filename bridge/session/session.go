@@ -62,6 +62,7 @@ const (
 	bucketSpool     = "docs.spool"     // sequence → spoolRec
 	bucketSpoolData = "docs.spooldata" // sequence/chunk → bytes
 	bucketSeq       = "docs.seq"       // "spool" → last sequence
+	bucketFileKeys  = "docs.filekeys"  // file id → the key last handed out for it
 	// sequence → when its writer last wrote a chunk (RFC 3339): a save being spooled,
 	// whose record is not written yet (see writeLease).
 	bucketSpoolWriting = "docs.spoolwriting"
@@ -123,13 +124,36 @@ type Options struct {
 	Now     func() time.Time
 }
 
-// Event reports something the application logs or counts.
+// Event reports something the application logs, counts or puts on the file's timeline.
 type Event struct {
 	Kind   EventKind
 	FileID string
 	Key    string
 	Name   string // conflict copy name
 	Err    error
+
+	// Ctx is the context of the request the event happened in (a callback, a PutFile,
+	// an open); the background work's own context otherwise.
+	Ctx context.Context
+	// WOPI: the save is a WOPI PutFile (Key is empty then).
+	WOPI bool
+	// Final: the save is the session's last (DS status 2, or a PutFile DS unlocks after).
+	Final bool
+	// User is who the save was made for, when known.
+	User string
+	// Bytes is the size of a save, when known.
+	Bytes int64
+	// VersionBefore and VersionAfter are the file's versions around a save, when known.
+	VersionBefore, VersionAfter string
+	// Since is when a replayed save was kept in the spool.
+	Since time.Time
+	// NewKey is the key that replaced Key (EventKeyChanged).
+	NewKey string
+	// Lock is the lock a spooled save is written under (the application shows a
+	// digest of it, never the lock).
+	Lock string
+	// Outcome is where a replayed save went: Saved, or ConflictCopy (reported before).
+	Outcome Outcome
 }
 
 // EventKind names an Event.
@@ -148,6 +172,8 @@ const (
 	EventReleaseFail  EventKind = "release_failed" // a session ended but its Unlock failed; retried
 	EventReleased     EventKind = "released"       // a release that had failed went through
 	EventNoEditor     EventKind = "no_editor"      // no editor's credential may write: the save waits
+	EventEnded        EventKind = "ended"          // a session ended: its lock released, or its release left to retry
+	EventKeyChanged   EventKind = "key_changed"    // a file's editors get a new key (Key the old one, NewKey the new)
 )
 
 // Manager owns the Docs API sessions. It is safe for concurrent use.
@@ -244,7 +270,7 @@ func (m *Manager) Open(ctx context.Context, fileID string) (Opened, error) {
 	}
 	if sess != nil && sess.Release {
 		// Still held by a finished session: nobody edits until it is released.
-		key, err := m.issue(fileID, f)
+		key, err := m.issue(ctx, fileID, f)
 		return Opened{Key: key, File: f, Edit: false, Releasing: true}, err
 	}
 	if sess != nil {
@@ -268,7 +294,7 @@ func (m *Manager) Open(ctx context.Context, fileID string) (Opened, error) {
 	if err != nil {
 		return Opened{}, err
 	}
-	key, err := m.issue(fileID, f)
+	key, err := m.issue(ctx, fileID, f)
 	if err != nil {
 		return Opened{}, err
 	}
@@ -289,8 +315,8 @@ func (m *Manager) SessionEnded(key string) (bool, error) {
 // ended with a save. A saved key is never handed out again: when the content is still
 // that version (the save went to a conflict copy or the recovery area), DS would serve
 // its own copy of the saved content under it, so the version gets a new key.
-func (m *Manager) issue(fileID string, f storage.File) (string, error) {
-	var key string
+func (m *Manager) issue(ctx context.Context, fileID string, f storage.File) (string, error) {
+	var key, old string
 	err := m.o.State.Update(func(tx state.Tx) error {
 		for n := 0; ; n++ {
 			v := f.Version
@@ -309,9 +335,22 @@ func (m *Manager) issue(fileID string, f storage.File) (string, error) {
 			if k != nil {
 				rec.Editors = k.Editors
 			}
-			return putJSON(tx, bucketKeys, key, rec)
+			if err := putJSON(tx, bucketKeys, key, rec); err != nil {
+				return err
+			}
+			b, err := tx.Get(bucketFileKeys, fileID)
+			if err != nil {
+				return err
+			}
+			if old = string(b); old == key {
+				return nil
+			}
+			return tx.Put(bucketFileKeys, fileID, []byte(key))
 		}
 	})
+	if err == nil && old != "" && old != key {
+		m.emit(Event{Kind: EventKeyChanged, FileID: fileID, Key: old, NewKey: key, Ctx: ctx})
+	}
 	return key, err
 }
 

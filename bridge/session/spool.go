@@ -50,6 +50,14 @@ type spoolRec struct {
 	Exported    bool      `json:"exported,omitempty"`
 }
 
+// saver is who a spooled save was made for: the PutFile's user, or the first editor.
+func (rec spoolRec) saver() string {
+	if rec.User != "" {
+		return rec.User
+	}
+	return firstOf(rec.Users)
+}
+
 func chunkKey(seq string, i int) string { return fmt.Sprintf("%s/%08d", seq, i) }
 
 // spoolSave keeps the bytes of a save in the state store because storage refused them
@@ -64,7 +72,7 @@ func (m *Manager) spoolSave(ctx context.Context, key, fileID string, sess *sessi
 		m.emit(Event{Kind: EventNoEditor, FileID: fileID, Key: key, Err: cause})
 	}
 	rec := spoolRec{FileID: fileID, Key: key, LockID: sess.LockID, Final: final, Users: editors}
-	err = m.keep(rec, body, cause, func(tx state.Tx) error {
+	err = m.keep(ctx, rec, body, cause, func(tx state.Tx) error {
 		cur, err := getSession(tx, fileID)
 		if err != nil {
 			return err
@@ -102,7 +110,7 @@ func (m *Manager) spoolSave(ctx context.Context, key, fileID string, sess *sessi
 // leaves the chunks of a live lease alone. A lease taken from a writer (it wrote nothing
 // for writeLease) fences it: its next chunk or its record fails, so a save whose chunks
 // were dropped is never acknowledged.
-func (m *Manager) keep(rec spoolRec, body io.Reader, cause error, also func(state.Tx) error) error {
+func (m *Manager) keep(ctx context.Context, rec spoolRec, body io.Reader, cause error, also func(state.Tx) error) error {
 	seq, err := m.nextSeq()
 	if err == nil {
 		rec.Chunks, rec.Size, err = m.writeChunks(seq, body)
@@ -130,7 +138,8 @@ func (m *Manager) keep(rec spoolRec, body io.Reader, cause error, also func(stat
 		return fmt.Errorf("%w: spool: %v (storage: %v)", ErrNotSafe, err, cause)
 	}
 	m.addPending(rec.FileID, 1)
-	m.emit(Event{Kind: EventSpooled, FileID: rec.FileID, Key: rec.Key, Err: cause})
+	m.emit(Event{Kind: EventSpooled, FileID: rec.FileID, Key: rec.Key, Err: cause, Ctx: ctx, WOPI: rec.WOPI,
+		Lock: rec.LockID, Final: rec.Final, User: rec.saver(), Bytes: rec.Size, VersionBefore: rec.Base})
 	return nil
 }
 
@@ -346,14 +355,14 @@ func (m *Manager) replayOne(ctx context.Context, seq string, rec spoolRec) error
 		return err
 	}
 	if rec.WOPI {
-		_, outcome, err := m.replayPut(ctx, seq, rec)
+		f, outcome, err := m.replayPut(ctx, seq, rec)
 		if err == nil {
 			err = m.settlePut(ctx, seq, rec, outcome)
 		}
 		if err != nil {
 			return err
 		}
-		return m.forget(seq, rec, nil)
+		return m.forget(ctx, seq, rec, outcome, f.Version, nil)
 	}
 	open := func(context.Context) (io.ReadCloser, error) {
 		return io.NopCloser(&chunkReader{st: m.o.State, seq: seq, chunks: rec.Chunks}), nil
@@ -406,7 +415,7 @@ func (m *Manager) replayOne(ctx context.Context, seq string, rec spoolRec) error
 // where): the spooled copy is forgotten, then the session settled, and ended (its lock
 // released) when this was the last of a closing session.
 func (m *Manager) settleDocs(ctx context.Context, seq string, rec spoolRec, outcome Outcome, f storage.File) error {
-	if err := m.forget(seq, rec, func(tx state.Tx) error {
+	if err := m.forget(ctx, seq, rec, outcome, f.Version, func(tx state.Tx) error {
 		cur, err := getSession(tx, rec.FileID)
 		if err != nil || cur == nil {
 			return err
@@ -435,7 +444,9 @@ func (m *Manager) settleDocs(ctx context.Context, seq string, rec spoolRec, outc
 // transaction), then its chunks. A save already gone from the spool was settled by
 // another replica: also is not done again. It fails when another replica holds the
 // file's replay lease now.
-func (m *Manager) forget(seq string, rec spoolRec, also func(state.Tx) error) error {
+//
+// outcome and version (the file's version after it, when known) are reported with it.
+func (m *Manager) forget(ctx context.Context, seq string, rec spoolRec, outcome Outcome, version string, also func(state.Tx) error) error {
 	if err := m.o.State.Update(func(tx state.Tx) error {
 		if err := m.checkReplayLease(tx, rec.FileID); err != nil {
 			return err
@@ -455,7 +466,12 @@ func (m *Manager) forget(seq string, rec spoolRec, also func(state.Tx) error) er
 	}
 	m.addPending(rec.FileID, -1)
 	m.dropChunks(seq)
-	m.emit(Event{Kind: EventReplayed, FileID: rec.FileID, Key: rec.Key})
+	e := Event{Kind: EventReplayed, FileID: rec.FileID, Key: rec.Key, Ctx: ctx, WOPI: rec.WOPI, Lock: rec.LockID, Final: rec.Final,
+		User: rec.saver(), Bytes: rec.Size, VersionBefore: rec.Base, VersionAfter: version, Since: rec.Created}
+	if e.Outcome = outcome; outcome == ConflictCopy {
+		e.VersionAfter = "" // the file kept its version: the bytes went to a copy
+	}
+	m.emit(e)
 	return nil
 }
 
@@ -507,7 +523,8 @@ func (m *Manager) copyFromSpool(ctx context.Context, rec spoolRec, open Fetcher)
 	if err != nil {
 		return err
 	}
-	m.emit(Event{Kind: EventConflictCopy, FileID: rec.FileID, Key: rec.Key, Name: cname})
+	m.emit(Event{Kind: EventConflictCopy, FileID: rec.FileID, Key: rec.Key, Name: cname, Ctx: ctx, WOPI: rec.WOPI, Lock: rec.LockID,
+		Final: rec.Final, User: rec.saver(), Bytes: rec.Size, Since: rec.Created})
 	return nil
 }
 

@@ -28,7 +28,7 @@ func (m *Manager) SpoolPut(ctx context.Context, fileID, lockID, user, base strin
 	unlockFile := m.files.Lock(fileID)
 	defer unlockFile()
 	rec := spoolRec{FileID: fileID, LockID: lockID, Final: unlock, WOPI: true, User: user, Base: base, Unlock: unlock}
-	return m.keep(rec, body, cause, nil)
+	return m.keep(ctx, rec, body, cause, nil)
 }
 
 // UnlockWhenSaved asks for lockID to be released on fileID once its spooled saves have
