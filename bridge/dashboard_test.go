@@ -158,7 +158,9 @@ func TestGrafanaDashboardPlotsExportedMetrics(t *testing.T) {
 	e := newEnv(t)
 	// Traffic of both faces, so that every series the dashboard plots has a sample: a
 	// WOPI lock, a save and a lock conflict; requests of the Docs API face.
-	lock := func(id string) []string { return []string{wopiclient.HeaderOverride, "LOCK", wopiclient.HeaderLock, id} }
+	lock := func(id string) []string {
+		return []string{wopiclient.HeaderOverride, "LOCK", wopiclient.HeaderLock, id}
+	}
 	wantStatus(t, e.wopi(http.MethodPost, e.filePath(e.file.ID), e.token, strings.NewReader(""), lock("A")...), http.StatusOK)
 	wantStatus(t, e.wopi(http.MethodPost, e.filePath(e.file.ID)+"/contents", e.token, strings.NewReader("saved"),
 		wopiclient.HeaderOverride, "PUT", wopiclient.HeaderLock, "A"), http.StatusOK)
