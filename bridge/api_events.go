@@ -107,15 +107,18 @@ func (s *Server) fileEvents(w http.ResponseWriter, r *http.Request, u launchUser
 	if acceptsEventStream(r) {
 		return s.streamEvents(w, r, id, q)
 	}
-	out, err := s.eventsAnswer(r.Context(), id, q)
+	out, err := s.timeline(id, q)
 	if err != nil {
 		return err
+	}
+	if out.Holder, err = s.holder(r.Context(), id); err != nil {
+		return s.launchStorageError(err, id)
 	}
 	return s.writeJSON(w, http.StatusOK, out)
 }
 
-// eventsAnswer is the JSON answer for file id.
-func (s *Server) eventsAnswer(ctx context.Context, id string, q eventsQuery) (eventsJSON, error) {
+// timeline is the JSON answer for file id, but for the holder.
+func (s *Server) timeline(id string, q eventsQuery) (eventsJSON, error) {
 	out := eventsJSON{File: id, Events: []events.Event{}}
 	if l, ok := s.events.(eventLog); ok {
 		evs, err := l.List(id, q.since, q.limit)
@@ -127,11 +130,6 @@ func (s *Server) eventsAnswer(ctx context.Context, id string, q eventsQuery) (ev
 		}
 		out.Dropped = l.DroppedFor(id)
 	}
-	h, err := s.holder(ctx, id)
-	if err != nil {
-		return out, s.launchStorageError(err, id)
-	}
-	out.Holder = h
 	return out, nil
 }
 

@@ -276,6 +276,8 @@ func (s *Server) routes() http.Handler {
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/metrics", s.serveMetrics).Methods(http.MethodGet, http.MethodHead)
 	s.adminRoutes(r) // saves waiting or recovered, for "wopibridge saves"
+	// a file's timeline, for "wopibridge events"
+	s.adminEventRoutes(r)
 	return r
 }
 

@@ -316,12 +316,18 @@ func (l *Log) append(tx state.Tx, file string, evs []Event, now time.Time) error
 // List returns fileID's stored events with Seq > since, newest first, at most limit
 // (at most 1000; 0 or less: 100).
 func (l *Log) List(fileID string, since uint64, limit int) ([]Event, error) {
+	return List(l.st, fileID, since, limit)
+}
+
+// List reads fileID's events from st as Log.List does, without a Log: for tools that
+// read the timeline a server writes.
+func List(st state.Store, fileID string, since uint64, limit int) ([]Event, error) {
 	if limit <= 0 {
 		limit = 100
 	}
 	limit = min(limit, defaultPageMax)
 	var out []Event
-	err := l.st.View(func(tx state.Tx) error {
+	err := st.View(func(tx state.Tx) error {
 		out = out[:0]
 		b := EventsBucket(fileID)
 		m, err := readMeta(tx, b)

@@ -4,6 +4,7 @@
 //	wopibridge check [flags]     test the configuration against ONLYOFFICE Docs
 //	wopibridge healthcheck       exit 0 if the local server answers /healthz
 //	wopibridge saves ...         list, export, retry, drop saves waiting for storage
+//	wopibridge events <file id>  print a file's timeline
 //	wopibridge version           print the version
 package main
 
@@ -45,6 +46,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return healthcheck(ctx, args, getenv, stdout, stderr)
 	case "saves":
 		return saves(ctx, args, getenv, stdout, stderr)
+	case "events":
+		return eventsCmd(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "wopibridge", versionString())
 		return 0
@@ -70,6 +73,8 @@ func usage(w io.Writer) {
   wopibridge saves list|export|retry|drop ...
                                the saves that wait for storage or were kept in the
                                recovery area ("wopibridge saves help" says more)
+  wopibridge events <file id> [--json] [--limit n] [--since seq]
+                               the file's timeline: opens, locks, saves in both styles
   wopibridge version           print the version
 Settings come from defaults, then a JSON file (WOPIBRIDGE_CONFIG or --config), then
 WOPIBRIDGE_* environment variables, then flags; "wopibridge serve --help" lists the flags.

@@ -106,6 +106,11 @@ func runServer(ctx context.Context, cfg *config.Config, log *logrus.Logger, stdo
 	}
 	defer removeAdmin()
 
+	// The timeline lives in the same state store. Deferred here, its Close runs after
+	// the server's and before the store's: what is queued is stored first.
+	timeline, closeTimeline := openTimeline(cfg, st, log)
+	defer closeTimeline()
+
 	srv, err := bridge.New(bridge.Options{
 		PublicURL:    public,
 		Storage:      backend,
@@ -129,7 +134,8 @@ func runServer(ctx context.Context, cfg *config.Config, log *logrus.Logger, stdo
 			FrameAncestors: cfg.FrameAncestors,
 			SeparateAdmin:  cfg.AdminListen != "",
 		},
-		App: bridge.AppOptions{Keys: keys, Style: cfg.App.Style},
+		App:    bridge.AppOptions{Keys: keys, Style: cfg.App.Style},
+		Events: timeline,
 	})
 	if err != nil {
 		ln.Close()
@@ -145,6 +151,7 @@ func runServer(ctx context.Context, cfg *config.Config, log *logrus.Logger, stdo
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          nil,
 	}
+	hs.RegisterOnShutdown(srv.EndStreams) // event streams would hold the shutdown up
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(newLimitListener(ln, cfg.MaxConnections)) }()
 	var admin *http.Server
