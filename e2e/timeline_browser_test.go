@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/wopibridge/wopibridge/bridge"
 	"github.com/wopibridge/wopibridge/bridge/events"
+	"github.com/wopibridge/wopibridge/e2e/docserver"
 )
 
 // The timeline page in a browser: what it draws of a file's stored events, served by the
@@ -219,4 +221,90 @@ func TestBrowserTimelineDrawsStoredEventsAndLiveOnes(t *testing.T) {
 		t.Error("the page reloaded")
 	}
 	screenshot(t, ctx, "timeline-live")
+}
+
+// rowWith is the seq of the first row (oldest first) whose text holds every one of parts.
+func (s timelineState) rowWith(parts ...string) string {
+	for seq := 1; seq <= len(s.Rows)+64; seq++ {
+		row, ok := s.Rows[strconv.Itoa(seq)]
+		if !ok {
+			continue
+		}
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(row, p)
+		}
+		if all {
+			return strconv.Itoa(seq)
+		}
+	}
+	return ""
+}
+
+// The timeline page of a real run: a Docs API session with the DS simulator, a WOPI
+// editor that finds the file held and opens read-only, then DS saving while the page is
+// open.
+func TestBrowserTimelinePageOfARun(t *testing.T) {
+	e := newDocsEnv(t)
+	f := e.upload("run.docx", "v1")
+	ed := e.open("alice", f.ID)
+	e.reply(ed.Key(), docserver.StatusEditing)
+	view := e.openWOPI(e.session("bob", f.ID, "edit"))
+	if view.Mode() != "view" {
+		t.Fatalf("the WOPI editor opened in %s mode while the Docs API session holds the file", view.Mode())
+	}
+	key := ed.Key()
+	short := key[:18] + "…"
+
+	ctx := newBrowser(t)
+	inBrowser(t, ctx, "open the timeline page",
+		chromedp.Navigate(pageURL(e.p.URL, "/files/"+f.ID+"/timeline", url.Values{"launch": {launchToken(t, "owner", nil)}})),
+		chromedp.Evaluate[chromedp.Void](`window.__timelineMarked = true`))
+	st := waitTimeline(t, ctx, "the run so far, live", func(s timelineState) bool {
+		return s.State == "live" && s.rowWith("WOPI", "lock conflict") != ""
+	})
+	if want := "Held by alice (Docs API, session " + short + ") since "; !strings.HasPrefix(st.Holder, want) {
+		t.Errorf("holder line %q, want it to start with %q", st.Holder, want)
+	}
+	for _, row := range [][]string{
+		{"Docs API", "opened for editing", "alice"},
+		{"Docs API", "joined", "alice", "DS status 1"},
+		{"WOPI", "opened", "bob"},
+	} {
+		if st.rowWith(row...) == "" {
+			t.Errorf("no row with %q in %v", row, st.Rows)
+		}
+	}
+	conflict := st.rowWith("WOPI", "lock conflict", "bob", "held by alice (Docs API, session "+short+")")
+	if conflict == "" || !slices.Contains(st.Bad, conflict) || !strings.Contains(st.Marks[conflict], "stroke:"+red) {
+		t.Errorf("the lock conflict: row %q of %v, drawn %q; want it in red and naming alice's session", conflict, st.Rows, st.Marks[conflict])
+	}
+	if got := strings.Join(st.Spans, " "); got != "docs:"+key+"+" {
+		t.Errorf("lock spans %q, want alice's session, still held", got)
+	}
+	screenshot(t, ctx, "timeline-run")
+
+	// DS saves while the page is open: a forcesave, then the save when alice closes.
+	ed.Edit([]byte("v2"))
+	if err := ed.Forcesave(); err != nil {
+		t.Fatal(err)
+	}
+	e.reply(key, docserver.StatusForceSave)
+	st = waitTimeline(t, ctx, "the forcesave's save", func(s timelineState) bool {
+		return s.rowWith("Docs API", "save saved", "DS status 6") != ""
+	})
+	if seq := st.rowWith("save saved", "DS status 6"); !strings.Contains(st.Marks[seq], "wb-outcome-saved") || st.Widths[seq] < 5 {
+		t.Errorf("the forcesave's mark: %q, %d px wide", st.Marks[seq], st.Widths[seq])
+	}
+	ed.Edit([]byte("v3"))
+	ed.Close()
+	e.reply(key, docserver.StatusMustSave)
+	st = waitTimeline(t, ctx, "the closing save, the session's end and the file free", func(s timelineState) bool {
+		return s.rowWith("save saved", "DS status 2") != "" && s.rowWith("Docs API", "session ended") != "" &&
+			strings.HasPrefix(s.Holder, "Free") && strings.Join(s.Spans, " ") == "docs:"+key
+	})
+	if st.Reloads != 0 {
+		t.Error("the page reloaded")
+	}
+	screenshot(t, ctx, "timeline-run-live")
 }

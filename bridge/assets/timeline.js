@@ -201,7 +201,7 @@
     if (e.op && e.kind !== "lock") {
       details.push(/^[0-9]+$/.test(e.op) ? "DS status " + e.op : e.op);
     }
-    if (e.status) {
+    if (e.status && String(e.status) !== e.op) {
       details.push("status " + e.status);
     }
     if (e.session && e.kind !== "key_changed") {
@@ -684,7 +684,7 @@
       var tr = el("tr", {"data-seq": String(e.seq), "class": "wb-row wb-" + e.kind.replace(/_/g, "-") + (d.bad ? " wb-bad" : "") + (d.warn ? " wb-warn" : "")});
       tr.appendChild(el("td", {"class": "wb-num"}, String(e.seq)));
       tr.appendChild(el("td", {"class": "wb-num", title: e.time}, clock(new Date(e.t), true)));
-      tr.appendChild(el("td", {}, STYLE_LABEL[e.style] || e.style));
+      tr.appendChild(el("td", {"class": "wb-style"}, STYLE_LABEL[e.style] || e.style));
       tr.appendChild(el("td", {"class": "wb-what"}, d.what));
       tr.appendChild(el("td", {}, who(e.user, e.user_name)));
       var ids = [];
