@@ -185,7 +185,7 @@ iframe{flex:1;width:100%;border:none}
 .wait{position:absolute;top:2.3rem;left:0;right:0;bottom:0;display:flex;flex-direction:column;align-items:center;justify-content:center;gap:.8rem;color:#57606a;background:#fff}
 .spinner{width:1.6rem;height:1.6rem;border:3px solid #dde1e6;border-top-color:#4a6ee0;border-radius:50%;animation:spin 1s linear infinite}
 @keyframes spin{to{transform:rotate(360deg)}}
-#timeline-band{flex:0 0 34%;min-height:9rem;overflow:auto;padding:6px 6px 8px;border-top:1px solid #dde1e6;background:#f6f7f9}
+#timeline-band{flex:0 0 36%;min-height:11rem;overflow:auto;padding:6px 6px 8px;border-top:1px solid #dde1e6;background:#f6f7f9}
 @media (max-width:50rem){main{flex-direction:column}header .sub{display:none}}
 </style>
 </head><body>

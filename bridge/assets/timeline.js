@@ -9,10 +9,11 @@
   var LANES = [{style: "docs", label: "Docs API"}, {style: "wopi", label: "WOPI"}];
   var STYLE_LABEL = {docs: "Docs API", wopi: "WOPI"};
   var LABEL_W = 92; // the lane labels, left of the drawing
-  var ROW_H = 20;   // one row of lock bars
-  var SAVE_H = 18;  // the row of saves
-  var POINT_H = 18; // the row of the other events
   var AXIS_H = 24;
+  // The heights of a lane's parts: a row of lock bars, the row of saves, a row of the
+  // other events, and the space above, between and below them.
+  var SIZES = {row: 20, save: 18, point: 18, top: 8, gap: 4, bottom: 6};
+  var COMPACT = {row: 17, save: 13, point: 15, top: 5, gap: 2, bottom: 3};
   var TICKS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
 
   function el(tag, attrs, text) {
@@ -584,13 +585,14 @@
         l.levels = Math.max(l.levels, i + 1);
       });
     });
+    var z = this.root.classList.contains("wb-compact") ? COMPACT : SIZES;
     var y = 4, laneYs = {};
     lanes.forEach(function (l) {
       l.y = y;
-      l.barsY = y + 8;
-      l.saveY = l.barsY + l.rows * ROW_H + 4;
-      l.pointY = l.saveY + SAVE_H + 4;
-      l.h = l.pointY + POINT_H * l.levels + 6 - y;
+      l.barsY = y + z.top;
+      l.saveY = l.barsY + l.rows * z.row + z.gap;
+      l.pointY = l.saveY + z.save + z.gap;
+      l.h = l.pointY + z.point * l.levels + z.bottom - y;
       y += l.h;
       laneYs[l.style] = l;
     });
@@ -635,15 +637,15 @@
         var title = "Lock held" + (users ? " by " + users : "") + (sp.session ? ", session " + sp.session : "") +
           "\nfrom " + clock(new Date(sp.start), true) + (sp.end === null ? ", still held" : " to " + clock(new Date(sp.end), true) + " (" + duration(sp.end - sp.start) + ")");
         var g = sv("g", {"class": "wb-span" + (sp.end === null ? " wb-open" : ""), "data-style": l.style, "data-session": sp.session}, title);
-        var by = l.barsY + sp.row * ROW_H;
-        g.appendChild(sv("rect", {x: x0, y: by, width: Math.max(3, x1 - x0), height: ROW_H - 5, rx: 3}));
+        var by = l.barsY + sp.row * z.row;
+        g.appendChild(sv("rect", {x: x0, y: by, width: Math.max(3, x1 - x0), height: z.row - 5, rx: 3}));
         if (x1 - x0 > 40) {
-          var txt = sv("text", {x: x0 + 5, y: by + ROW_H - 9, "class": "wb-span-label"});
+          var txt = sv("text", {x: x0 + 5, y: by + z.row - 9, "class": "wb-span-label"});
           txt.textContent = (users || "lock") + (sp.session ? " · " + short(sp.session) : "");
           g.appendChild(txt);
           var clip = "wb-clip-" + l.style + "-" + sp.row + "-" + Math.round(x0);
           var cp = sv("clipPath", {id: clip});
-          cp.appendChild(sv("rect", {x: x0, y: by, width: Math.max(3, x1 - x0 - 4), height: ROW_H}));
+          cp.appendChild(sv("rect", {x: x0, y: by, width: Math.max(3, x1 - x0 - 4), height: z.row}));
           g.appendChild(cp);
           txt.setAttribute("clip-path", "url(#" + clip + ")");
         }
@@ -662,9 +664,9 @@
       if (e.kind === "save") {
         var xe = x(e.t), xs = x(e.t - (e.duration_ms || 0));
         var w = Math.max(5, xe - xs);
-        node = sv("rect", {x: xe - w, y: l.saveY, width: w, height: SAVE_H, rx: 2, "class": cls + " wb-outcome-" + (e.outcome || "none")}, tooltip(e, d));
+        node = sv("rect", {x: xe - w, y: l.saveY, width: w, height: z.save, rx: 2, "class": cls + " wb-outcome-" + (e.outcome || "none")}, tooltip(e, d));
       } else {
-        node = shape(e.kind, e.mode, x(e.t), l.pointY + POINT_H * (level[e.seq] || 0) + POINT_H / 2, cls, tooltip(e, d));
+        node = shape(e.kind, e.mode, x(e.t), l.pointY + z.point * (level[e.seq] || 0) + z.point / 2, cls, tooltip(e, d));
       }
       node.setAttribute("data-seq", String(e.seq));
       node.addEventListener("click", function () { self.highlight(e.seq); });
