@@ -444,7 +444,7 @@ func TestBrowserIndexPage(t *testing.T) {
 	screenshot(t, ctx, "index")
 
 	// Every link carries the launch token; WOPI opens the host page, which reaches DS.
-	for _, class := range []string{"docs", "wopi", "view", "compare"} {
+	for _, class := range []string{"docs", "wopi", "view", "compare", "timeline"} {
 		href := eval[string](t, ctx, `document.querySelector('`+row+` a.`+class+`').href`)
 		u, err := url.Parse(href)
 		if err != nil || u.Query().Get("launch") != launch || !strings.Contains(u.Path, "/"+id) {
