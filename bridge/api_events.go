@@ -150,8 +150,16 @@ func acceptsEventStream(r *http.Request) bool {
 // the file is not locked.
 func (s *Server) holder(ctx context.Context, id string) (*events.Holder, error) {
 	lockID, err := s.store.GetLock(ctx, id)
-	if err != nil || lockID == "" {
+	if err != nil {
 		return nil, err
+	}
+	return s.describeHolder(id, lockID)
+}
+
+// describeHolder describes the holder of lockID on file id; nil for no lock.
+func (s *Server) describeHolder(id, lockID string) (*events.Holder, error) {
+	if lockID == "" {
+		return nil, nil
 	}
 	if key, ok := strings.CutPrefix(lockID, session.LockPrefix); ok {
 		h := &events.Holder{Style: events.StyleDocs, Session: key}
@@ -203,9 +211,13 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, id string,
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	holder, err := s.holder(ctx, id)
+	lockID, err := s.store.GetLock(ctx, id)
 	if err != nil {
 		return s.launchStorageError(err, id)
+	}
+	holder, err := s.describeHolder(id, lockID)
+	if err != nil {
+		return err
 	}
 	l, _ := s.events.(eventLog)
 	var history []events.Event
@@ -245,8 +257,16 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, id string,
 	defer keepalive.Stop()
 	poll := time.NewTicker(eventsHolderPoll)
 	defer poll.Stop()
-	checkHolder := func() {
-		if h, err := s.holder(ctx, id); err == nil && !bytes.Equal(holderJSON(h), shown) {
+	// checkHolder sends the holder when it changed. Who and since when come partly from
+	// the timeline, so after an event the holder is described again even when the
+	// lock is the same; otherwise only a new lock is.
+	checkHolder := func(afterEvent bool) {
+		cur, err := s.store.GetLock(ctx, id)
+		if err != nil || cur == lockID && !afterEvent {
+			return
+		}
+		lockID = cur
+		if h, err := s.describeHolder(id, cur); err == nil && !bytes.Equal(holderJSON(h), shown) {
 			shown = sse.holder(h)
 		}
 	}
@@ -261,9 +281,9 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, id string,
 				return nil // the log closed: the server is stopping
 			}
 			sse.event(e)
-			checkHolder()
+			checkHolder(true)
 		case <-poll.C:
-			checkHolder()
+			checkHolder(false)
 		case <-keepalive.C:
 			sse.printf(": keepalive\n\n")
 		}

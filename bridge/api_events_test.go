@@ -290,7 +290,7 @@ func wantTimeline(t *testing.T, frames <-chan sseFrame, seq, kind string) {
 func TestFileEventsStream(t *testing.T) {
 	e, l := eventsEnv(t)
 	ts := httptest.NewServer(e.srv)
-	defer ts.Close()
+	t.Cleanup(ts.Close) // after the streams' cleanups: Close waits for their handlers
 	id := e.file.ID
 	tok := e.launchFor(id)
 	recordAll(t, l,
@@ -315,16 +315,29 @@ func TestFileEventsStream(t *testing.T) {
 	l.Record(events.Event{FileID: id, Kind: events.KindSave, Style: events.StyleDocs})
 	wantTimeline(t, frames, "3", events.KindSave)
 
-	// The holder changes: a WOPI client locks the file.
+	// The holder changes: a WOPI client locks the file. The WOPI face puts the lock on
+	// the timeline too (seq 4), before or after the holder's frame.
 	const lock = "stream-lock-secret"
 	wantStatus(t, e.wopi(http.MethodPost, e.filePath(id), e.token, nil, "X-WOPI-Override", "LOCK", "X-WOPI-Lock", lock), http.StatusOK)
-	f := nextFrame(t, frames)
-	var h events.Holder
-	if f["event"] != "holder" || json.Unmarshal([]byte(f["data"]), &h) != nil || h.Style != events.StyleWOPI || h.Session != events.LockDigest(lock) {
-		t.Fatalf("frame %v, want the WOPI holder", f)
+	var holderFrame sseFrame
+	sawLock := false
+	for holderFrame == nil || !sawLock {
+		f := nextFrame(t, frames)
+		switch {
+		case f["event"] == "holder" && holderFrame == nil:
+			holderFrame = f
+		case f["event"] == "timeline" && f["id"] == "4" && !sawLock:
+			sawLock = true
+		default:
+			t.Fatalf("frame %v, want the WOPI holder and the lock's event 4", f)
+		}
 	}
-	if strings.Contains(f["data"], lock) {
-		t.Errorf("the holder shows the lock itself: %s", f["data"])
+	var h events.Holder
+	if json.Unmarshal([]byte(holderFrame["data"]), &h) != nil || h.Style != events.StyleWOPI || h.Session != events.LockDigest(lock) {
+		t.Fatalf("holder frame %v, want the WOPI holder", holderFrame)
+	}
+	if strings.Contains(holderFrame["data"], lock) {
+		t.Errorf("the holder shows the lock itself: %s", holderFrame["data"])
 	}
 	cancel()
 
@@ -336,18 +349,19 @@ func TestFileEventsStream(t *testing.T) {
 		t.Fatalf("frame %v, want the WOPI holder", f)
 	}
 	wantTimeline(t, frames, "3", events.KindSave)
-	wantTimeline(t, frames, "4", events.KindLeft)
+	wantTimeline(t, frames, "4", events.KindJoined)
+	wantTimeline(t, frames, "5", events.KindLeft)
 
 	// since= wins over Last-Event-ID; limit bounds the history when neither is given.
-	frames, _, _ = sseStream(t, ts, "/api/v1/files/"+id+"/events?since=3", append(bearerHdr(tok), "Last-Event-ID", "1")...)
+	frames, _, _ = sseStream(t, ts, "/api/v1/files/"+id+"/events?since=4", append(bearerHdr(tok), "Last-Event-ID", "1")...)
 	nextFrame(t, frames)
 	nextFrame(t, frames)
-	wantTimeline(t, frames, "4", events.KindLeft)
+	wantTimeline(t, frames, "5", events.KindLeft)
 	frames, _, _ = sseStream(t, ts, "/api/v1/files/"+id+"/events?limit=2", bearerHdr(tok)...)
 	nextFrame(t, frames)
 	nextFrame(t, frames)
-	wantTimeline(t, frames, "3", events.KindSave)
-	wantTimeline(t, frames, "4", events.KindLeft)
+	wantTimeline(t, frames, "4", events.KindJoined)
+	wantTimeline(t, frames, "5", events.KindLeft)
 
 	// Shutting down ends every stream.
 	e.srv.EndStreams()
@@ -358,5 +372,28 @@ func TestFileEventsStream(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the stream is still open 10s after shutdown")
+	}
+}
+
+func TestFileEventsDocsHolder(t *testing.T) {
+	e := newResultEnv(t, "") // demo mode: the launch API acts for the demo user
+	key, cb := e.open()
+	holderOf := func() *events.Holder {
+		t.Helper()
+		w := e.do(http.MethodGet, "/api/v1/files/"+e.file.ID+"/events", nil)
+		wantStatus(t, w, http.StatusOK)
+		return decodeJSON[eventsJSON](t, w).Holder
+	}
+	if h := holderOf(); h != nil {
+		t.Fatalf("holder before any editor joined: %+v", h)
+	}
+	wantCallback(t, e.callback(cb, jwt.MapClaims{"key": key, "status": 1, "users": []string{"u-9"}}), http.StatusOK, `{"error":0}`)
+	h := holderOf()
+	if h == nil || h.Style != events.StyleDocs || h.Session != key || h.User != "u-9" || !h.Since.Equal(e.clock.Now()) {
+		t.Fatalf("holder = %+v, want the Docs API session %s of u-9 since %v", h, key, e.clock.Now())
+	}
+	wantCallback(t, e.callback(cb, jwt.MapClaims{"key": key, "status": 4}), http.StatusOK, `{"error":0}`)
+	if h := holderOf(); h != nil {
+		t.Fatalf("holder after the session ended: %+v", h)
 	}
 }

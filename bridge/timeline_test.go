@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -440,5 +441,60 @@ func TestTimelineSpooledAndReplayed(t *testing.T) {
 	wantSteps(t, got, "save wopi PUT/replayed alice")
 	if s := lockSession("dslock"); evs[0].Session != s || got[0].Session != s {
 		t.Errorf("sessions %q and %q, want %q", evs[0].Session, got[0].Session, s)
+	}
+}
+
+// The other outcomes of Docs API callbacks: DS's own failures (status 3 and 7), a
+// repeated final save, a save written to a conflict copy because someone else changed
+// the file, and a forcesave with nothing to save.
+func TestTimelineDocsOutcomes(t *testing.T) {
+	e := newTimelineEnv(t)
+	cfg, _ := e.config("ann", modeEdit)
+	key := cfg.Document.Key
+	e.cb(cfg, jwt.MapClaims{"status": 1, "users": []string{"ann"}})
+	e.cb(cfg, jwt.MapClaims{"status": 7, "users": []string{"ann"}})
+	// Another writer with the session's lock changes the file: the save goes to a copy.
+	if _, err := e.store.Put(context.Background(), e.file.ID, "docs:"+key, strings.NewReader("theirs"), 0); err != nil {
+		t.Fatal(err)
+	}
+	e.cb(cfg, jwt.MapClaims{"status": 2, "users": []string{"ann"}, "url": e.ds.URL + "/cache/mine"})
+	e.cb(cfg, jwt.MapClaims{"status": 2, "users": []string{"ann"}, "url": e.ds.URL + "/cache/mine"})
+	evs := e.rec.take()
+	wantSteps(t, evs,
+		"opened docs  ann",
+		"forcesave docs 7/error ann",
+		"save docs 2/conflict ann",
+		"ended docs  ",
+		"save docs 2/repeated ann")
+	if c := evs[2]; !strings.HasPrefix(c.ConflictCopy, "doc (conflict ") || !strings.HasSuffix(c.ConflictCopy, ").docx") || c.Session != key {
+		t.Errorf("conflict copy: %+v", c)
+	}
+	if got := e.content(e.file.ID); got != "theirs" {
+		t.Errorf("the file holds %q", got)
+	}
+
+	cfg2, _ := e.config("ann", modeEdit)
+	e.cb(cfg2, jwt.MapClaims{"status": 1, "users": []string{"ann"}})
+	e.rec.take()
+	e.cb(cfg2, jwt.MapClaims{"status": 3, "users": []string{"ann"}})
+	evs = e.rec.take()
+	wantSteps(t, evs, "ended docs  ", "save docs 3/refused ann")
+	if !strings.Contains(evs[1].Detail, "status 3") {
+		t.Errorf("status 3: %+v", evs[1])
+	}
+}
+
+// PutRelativeFile is a save of the source file's session into a new file; a PutFile
+// while the file's saves wait for storage is refused.
+func TestTimelinePutRelative(t *testing.T) {
+	e := newTimelineEnv(t)
+	path := e.filePath(e.file.ID)
+	w := e.wopi(http.MethodPost, path, e.token, strings.NewReader("copy bytes"), "X-WOPI-Override", "PUT_RELATIVE",
+		"X-WOPI-SuggestedTarget", "copy.docx", "X-WOPI-Size", "10")
+	wantStatus(t, w, http.StatusOK)
+	evs := e.rec.take()
+	wantSteps(t, evs, "save wopi PUT_RELATIVE/saved u-1")
+	if s := evs[0]; s.Bytes != 10 || s.Detail != `saved as "copy.docx"` || s.FileID != e.file.ID || s.VersionBefore != "" || s.VersionAfter != "" {
+		t.Errorf("put relative: %+v", s)
 	}
 }

@@ -2,7 +2,7 @@ package events
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +28,7 @@ const (
 	defaultQueue   = 4096
 	defaultBatch   = 256
 	defaultPoll    = time.Second
+	defaultLinger  = 50 * time.Millisecond
 	defaultFlush   = 5 * time.Second
 	defaultPageMax = 1000
 )
@@ -42,6 +43,9 @@ type LogOptions struct {
 	// transaction.
 	Queue int
 	Batch int
+	// Linger is how long the writer waits after an event for more to store in the same
+	// transaction (each commit syncs the store to disk): events show up to this late.
+	Linger time.Duration
 	// Poll is how often Watch looks in the store for events other replicas wrote.
 	Poll time.Duration
 	// FlushTimeout bounds how long Close waits for the queued events to be stored.
@@ -97,6 +101,9 @@ func NewLog(st state.Store, o LogOptions) *Log {
 	}
 	if o.Poll <= 0 {
 		o.Poll = defaultPoll
+	}
+	if o.Linger <= 0 {
+		o.Linger = defaultLinger
 	}
 	if o.FlushTimeout <= 0 {
 		o.FlushTimeout = defaultFlush
@@ -173,7 +180,17 @@ func (l *Log) Close() error {
 		select {
 		case <-l.done:
 		case <-t.C:
-			err = errors.New("events: the state store did not take the queued events in time; the rest are dropped")
+			n := 0
+			for drained := false; !drained; {
+				select {
+				case e := <-l.queue:
+					l.drop(DropClosed, e.FileID, 1)
+					n++
+				default:
+					drained = true
+				}
+			}
+			err = fmt.Errorf("events: the state store did not take the queued events within %v; %d were dropped", l.opt.FlushTimeout, n)
 		}
 		l.mu.Lock()
 		l.wakeDone = true
@@ -190,36 +207,45 @@ func (l *Log) Close() error {
 func (l *Log) run() {
 	defer close(l.done)
 	batch := make([]Event, 0, l.opt.Batch)
+	linger := time.NewTimer(l.opt.Linger)
+	linger.Stop()
 	for {
 		select {
 		case e := <-l.queue:
-			batch = l.fill(append(batch[:0], e))
+			batch = append(batch[:0], e)
+			linger.Reset(l.opt.Linger)
+		collect:
+			for len(batch) < l.opt.Batch {
+				select {
+				case e := <-l.queue:
+					batch = append(batch, e)
+				case <-linger.C:
+					break collect
+				case <-l.stop:
+					break collect
+				}
+			}
+			linger.Stop()
 			l.write(batch)
 		case <-l.stop:
 			for {
-				select {
-				case e := <-l.queue:
-					batch = l.fill(append(batch[:0], e))
-					l.write(batch)
-				default:
+				batch = batch[:0]
+				for len(batch) < l.opt.Batch {
+					select {
+					case e := <-l.queue:
+						batch = append(batch, e)
+						continue
+					default:
+					}
+					break
+				}
+				if len(batch) == 0 {
 					return
 				}
+				l.write(batch)
 			}
 		}
 	}
-}
-
-// fill adds to batch what is queued, up to a batch's size, without waiting.
-func (l *Log) fill(batch []Event) []Event {
-	for len(batch) < l.opt.Batch {
-		select {
-		case e := <-l.queue:
-			batch = append(batch, e)
-		default:
-			return batch
-		}
-	}
-	return batch
 }
 
 // write stores a batch in one transaction, or drops it all.

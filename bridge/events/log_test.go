@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -403,4 +404,30 @@ func TestLogWatchOtherReplica(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Error("watch still open 10s after Close")
 	}
+}
+
+func TestLogCloseGivesUpOnAStuckStore(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func() state.Store) {
+		l := NewLog(open(), LogOptions{Batch: 1, FlushTimeout: 50 * time.Millisecond})
+		held, release := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		l.hook = func() { once.Do(func() { close(held); <-release }) }
+		l.Record(Event{FileID: "f", Detail: "being written"})
+		<-held
+		for range 3 {
+			l.Record(Event{FileID: "f", Detail: "queued"})
+		}
+		err := l.Close()
+		if err == nil || !strings.Contains(err.Error(), "3 were dropped") {
+			t.Errorf("Close = %v, want an error counting 3 dropped", err)
+		}
+		if got := l.Dropped(DropClosed); got != 3 {
+			t.Errorf("Dropped(closed) = %d, want 3", got)
+		}
+		close(release)
+		<-l.done
+		if got := details(list(t, l, "f", 0, 0)); fmt.Sprint(got) != "[being written]" {
+			t.Errorf("stored %v, want only the event being written", got)
+		}
+	})
 }
