@@ -204,7 +204,7 @@ iframe{flex:1;width:100%;border:none}
 <iframe id="second" name="second" title="{{.Title}} ({{.Second.Label}})" data-src="{{.Second.URL}}" allowfullscreen="true" allow="{{.Allow}}; fullscreen"></iframe></section>
 </main>
 <div id="timeline-band"><div class="wb-timeline wb-compact" id="timeline" data-events="{{.Events}}" data-file="{{.ID}}"></div></div>
-<script src="{{.TimelineJS}}"></script>
+<script src="{{.TimelineJS}}" nonce="{{.Nonce}}"></script>
 <script nonce="{{.Nonce}}">
 (function () {
   // The second editor opens once the first holds the lock, so that it opens read-only

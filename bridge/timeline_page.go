@@ -118,7 +118,7 @@ main{max-width:80rem;margin:1rem auto;padding:0 1.2rem}
 <main>
 <div class="wb-timeline" id="timeline" data-events="{{.Events}}" data-file="{{.ID}}"></div>
 </main>
-<script src="{{.JS}}"></script>
+<script src="{{.JS}}" nonce="{{.Nonce}}"></script>
 </body></html>
 `))
 
@@ -143,8 +143,8 @@ func (s *Server) timelinePage(w http.ResponseWriter, r *http.Request, u launchUs
 		compare += "?" + cred.Encode()
 	}
 	js, css := s.timelineAssets()
-	s.pageHeaders(w)
+	nonce := s.pageHeaders(w)
 	return timelinePageTmpl.Execute(w, struct {
-		ID, Title, Events, Index, Compare, JS, CSS string
-	}{id, f.Name, s.eventsURL(r, u, id), index, compare, js, css})
+		ID, Title, Events, Index, Compare, JS, CSS, Nonce string
+	}{id, f.Name, s.eventsURL(r, u, id), index, compare, js, css, nonce})
 }
