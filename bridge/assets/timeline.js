@@ -427,6 +427,11 @@
         self.status("error", "not loaded");
       });
     window.addEventListener("resize", function () { self.schedule(); });
+    window.addEventListener("pagehide", function () {
+      if (self.source) {
+        self.source.close();
+      }
+    });
     // Open spans run up to now.
     setInterval(function () {
       if (self.hasOpen) {
@@ -467,7 +472,6 @@
         self.status("reconnecting", "reconnecting…");
       }
     };
-    window.addEventListener("pagehide", function () { es.close(); });
   };
 
   Timeline.prototype.add = function (e) {
