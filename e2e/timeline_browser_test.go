@@ -90,20 +90,20 @@ func readTimelineState(t *testing.T, ctx context.Context) timelineState {
 	return st
 }
 
-// waitTimeline polls the page until cond holds, failing with the last state seen.
+// waitTimeline waits until the page shows cond, logging what it showed last if it never does.
 func waitTimeline(t *testing.T, ctx context.Context, what string, cond func(timelineState) bool) timelineState {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		st := readTimelineState(t, ctx)
-		if cond(st) {
-			return st
+	var st timelineState
+	defer func() {
+		if t.Failed() {
+			t.Logf("the timeline shows %+v", st)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the timeline never showed %s; it shows %+v", what, st)
-		}
-		time.Sleep(50 * time.Millisecond) // polling the page for a condition, not timing it
-	}
+	}()
+	waitFor(t, "the timeline to show "+what, func() bool {
+		st = readTimelineState(t, ctx)
+		return cond(st)
+	})
+	return st
 }
 
 const red = "rgb(207, 34, 46)"
