@@ -308,3 +308,30 @@ func TestBrowserTimelinePageOfARun(t *testing.T) {
 	}
 	screenshot(t, ctx, "timeline-run-live")
 }
+
+// A timeline of hours can be narrowed to its last stretch; the table keeps every event.
+func TestBrowserTimelineRange(t *testing.T) {
+	b, log := startBridgeWithEvents(t)
+	launch := launchToken(t, "alice", nil)
+	var f apiFile
+	b.apiCall(t, http.MethodPost, "/api/v1/files?name=long.docx", launch, strings.NewReader("hello"), http.StatusCreated, &f)
+	log.Record(events.Event{FileID: f.ID, Time: time.Now().Add(-2 * time.Hour), Kind: events.KindOpened, Style: events.StyleDocs, User: "alice", Mode: "edit"})
+	log.Record(events.Event{FileID: f.ID, Kind: events.KindSave, Style: events.StyleWOPI, User: "bob", DurationMS: 300, Outcome: events.OutcomeSaved})
+	b.storedEvents(t, launch, f.ID, 2)
+
+	ctx := newBrowser(t)
+	inBrowser(t, ctx, "open the timeline page",
+		chromedp.Navigate(pageURL(b.URL, "/files/"+f.ID+"/timeline", url.Values{"launch": {launch}})))
+	st := waitTimeline(t, ctx, "both events", func(s timelineState) bool { return s.State == "live" && len(s.Marks) == 2 })
+	shown := func() string { return eval[string](t, ctx, `document.querySelector(".wb-timeline").dataset.shown`) }
+	if got := shown(); got != "2" {
+		t.Errorf("data-shown = %s with the whole range", got)
+	}
+	inBrowser(t, ctx, "show the last 15 minutes", chromedp.Click(chromedp.CSS(`.wb-range button[data-range="900000"]`)))
+	st = waitTimeline(t, ctx, "the last 15 minutes", func(s timelineState) bool { return len(s.Marks) == 1 })
+	if st.Marks["2"] == "" || len(st.Rows) != 2 || shown() != "1" {
+		t.Errorf("last 15 minutes: marks %v, %d rows, data-shown %s; want the save only, both rows", st.Marks, len(st.Rows), shown())
+	}
+	inBrowser(t, ctx, "show everything again", chromedp.Click(chromedp.CSS(`.wb-range button[data-range="0"]`)))
+	waitTimeline(t, ctx, "both events again", func(s timelineState) bool { return len(s.Marks) == 2 })
+}

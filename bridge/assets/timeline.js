@@ -374,6 +374,7 @@
     this.state = el("span", {"class": "wb-state"}, "connecting");
     var top = el("div", {"class": "wb-top"});
     top.appendChild(this.holderLine);
+    top.appendChild(this.rangeButtons());
     top.appendChild(this.state);
     this.chart = el("div", {"class": "wb-chart"});
     this.legend = legend();
@@ -393,6 +394,28 @@
     list.appendChild(this.empty);
     [top, this.chart, this.legend, list].forEach(function (n) { root.appendChild(n); });
   }
+
+  // RANGES are the stretches of time the drawing can show; a file edited over days would
+  // otherwise draw its last minutes as one cluster.
+  var RANGES = [["all", 0], ["1 day", 864e5], ["1 hour", 36e5], ["15 min", 9e5]];
+
+  Timeline.prototype.rangeButtons = function () {
+    var self = this, box = el("div", {"class": "wb-range", role: "group", "aria-label": "time shown"});
+    this.range = 0;
+    RANGES.forEach(function (r) {
+      var b = el("button", {type: "button", "data-range": String(r[1]), "class": r[1] === 0 ? "wb-on" : ""}, r[0]);
+      b.addEventListener("click", function () {
+        self.range = r[1];
+        var all = box.querySelectorAll("button");
+        for (var i = 0; i < all.length; i++) {
+          all[i].classList.toggle("wb-on", all[i] === b);
+        }
+        self.schedule();
+      });
+      box.appendChild(b);
+    });
+    return box;
+  };
 
   Timeline.prototype.status = function (state, text) {
     this.root.setAttribute("data-state", state);
@@ -553,6 +576,18 @@
         t0 = Math.min(t0, s.start);
       });
     });
+    // A chosen range shows its last stretch only: up to now while a lock is held, else up
+    // to the last event.
+    var shown = events;
+    if (this.range && isFinite(t1)) {
+      var from = (this.hasOpen ? Math.max(t1, now) : t1) - this.range;
+      t0 = Math.max(t0, from);
+      shown = events.filter(function (e) { return e.t >= from; });
+      lanes.forEach(function (l) {
+        l.spans = l.spans.filter(function (sp) { return sp.end === null || sp.end >= from; });
+      });
+    }
+    this.root.setAttribute("data-shown", String(shown.length));
     if (!isFinite(t0)) {
       t0 = now - 60000;
       t1 = now;
@@ -576,7 +611,7 @@
     lanes.forEach(function (l) {
       var lastX = [];
       l.levels = 1;
-      events.forEach(function (e) {
+      shown.forEach(function (e) {
         if (e.style !== l.style || e.kind === "save") {
           return;
         }
@@ -602,7 +637,7 @@
     });
     var height = y + AXIS_H;
     var s = sv("svg", {"class": "wb-svg", width: width, height: height, viewBox: "0 0 " + width + " " + height, role: "img",
-      "aria-label": "Timeline of " + events.length + " events"});
+      "aria-label": "Timeline of " + shown.length + " events"});
 
     lanes.forEach(function (l, i) {
       s.appendChild(sv("rect", {x: 0, y: l.y, width: width, height: l.h, "class": "wb-lane" + (i % 2 ? " wb-odd" : "")}));
@@ -657,7 +692,7 @@
       });
     });
 
-    events.forEach(function (e) {
+    shown.forEach(function (e) {
       var l = laneYs[e.style];
       if (!l) {
         return;
