@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,7 +44,8 @@ func (m *memRecorder) take() []events.Event {
 // clock by resultDelay, so that a save's duration is known) and answers commands.
 type timelineEnv struct {
 	*resultEnv
-	rec *memRecorder
+	rec         *memRecorder
+	commandCode atomic.Int32 // what DS's command service answers
 }
 
 const resultDelay = 250 * time.Millisecond
@@ -61,7 +63,7 @@ func newTimelineEnv(t *testing.T, configure ...func(*Options)) *timelineEnv {
 		_, _ = w.Write([]byte("saved by " + strings.TrimPrefix(r.URL.Path, "/cache/")))
 	})
 	e.mux.HandleFunc("/command", func(w http.ResponseWriter, r *http.Request) {
-		_, _ = w.Write([]byte(`{"error":0}`))
+		_, _ = fmt.Fprintf(w, `{"error":%d}`, e.commandCode.Load())
 	})
 	return e
 }
@@ -496,5 +498,23 @@ func TestTimelinePutRelative(t *testing.T) {
 	wantSteps(t, evs, "save wopi PUT_RELATIVE/saved u-1")
 	if s := evs[0]; s.Bytes != 10 || s.Detail != `saved as "copy.docx"` || s.FileID != e.file.ID || s.VersionBefore != "" || s.VersionAfter != "" {
 		t.Errorf("put relative: %+v", s)
+	}
+}
+
+// DS's answers to a forcesave request: nothing to save, and an error.
+func TestTimelineForcesaveAnswers(t *testing.T) {
+	e := newTimelineEnv(t)
+	cfg, _ := e.config("ann", modeEdit)
+	e.cb(cfg, jwt.MapClaims{"status": 1, "users": []string{"ann"}})
+	e.rec.take()
+	launch := e.launch(jwt.SigningMethodHS256, launchSecret, jwt.MapClaims{"sub": "ann", "mode": modeEdit, "file": e.file.ID})
+	e.commandCode.Store(int32(docsapi.CommandNotModified))
+	wantStatus(t, e.do(http.MethodPost, "/api/v1/docs/forcesave", nil, bearerHdr(launch)...), http.StatusOK)
+	e.commandCode.Store(int32(docsapi.CommandInternal))
+	w := e.do(http.MethodPost, "/api/v1/docs/forcesave", nil, bearerHdr(launch)...)
+	evs := e.rec.take()
+	wantSteps(t, evs, "forcesave docs forcesave/not_modified ann", "forcesave docs forcesave/refused ann")
+	if evs[0].Status != http.StatusOK || evs[1].Status != w.Code || w.Code < 500 || evs[1].Detail != "ONLYOFFICE Docs answered error 3" {
+		t.Errorf("answers %+v; reply %d", evs, w.Code)
 	}
 }
