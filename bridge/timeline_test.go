@@ -518,3 +518,19 @@ func TestTimelineForcesaveAnswers(t *testing.T) {
 		t.Errorf("answers %+v; reply %d", evs, w.Code)
 	}
 }
+
+// A file type DS only views opens for view, and the timeline says why.
+func TestTimelineViewOnlyType(t *testing.T) {
+	e := newTimelineEnv(t)
+	f, err := e.store.Create(context.Background(), e.folder.ID, "drawing.vsdx", strings.NewReader("x"), false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.file = f
+	cfg, _ := e.config("ann", modeEdit)
+	evs := e.rec.take()
+	wantSteps(t, evs, "opened docs  ann")
+	if o := evs[0]; cfg.EditorConfig.Mode != "view" || o.Mode != "view" || o.Reason != "" || o.Detail != "ONLYOFFICE Docs only views files of this type" {
+		t.Errorf("opened %+v; config mode %s", o, cfg.EditorConfig.Mode)
+	}
+}
