@@ -14,6 +14,7 @@ import (
 	"github.com/wopibridge/wopibridge/bridge/session"
 	"github.com/wopibridge/wopibridge/bridge/storage"
 	"github.com/wopibridge/wopibridge/docsapi"
+	"github.com/wopibridge/wopibridge/wopiclient"
 )
 
 // The faces put every step that touches a file on its timeline (package events)
@@ -185,6 +186,19 @@ func (s *Server) wopiOpened(ctx context.Context, c *wopiCall, edit, storageWrite
 		mode, reason = docsapi.ModeView, events.ReasonNoEditRight
 	}
 	s.opened(ctx, events.StyleWOPI, c.id, c.tok.User, c.tok.displayName(), mode, reason, "", nil)
+}
+
+// proofRefused records a WOPI request on file fileID refused because of its proof.
+func (s *Server) proofRefused(r *http.Request, fileID string, err error) {
+	if !strings.HasPrefix(r.URL.Path, "/wopi/files/") {
+		return // a folder's, not on a file's timeline
+	}
+	op := info(r.Context()).op
+	if ov := r.Header.Get(wopiclient.HeaderOverride); op == "" && len(ov) <= 32 && plainToken(ov) {
+		op = ov
+	}
+	s.record(r.Context(), events.Event{FileID: fileID, Kind: events.KindRefused, Style: events.StyleWOPI,
+		Op: op, Reason: "proof", Status: statusOf(err), Detail: publicMessage(err)})
 }
 
 // WOPI operations as the timeline names them (X-WOPI-Override).

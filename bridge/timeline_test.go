@@ -307,6 +307,9 @@ func TestTimelineProofRefused(t *testing.T) {
 	if r := evs[0]; r.Reason != "proof" || r.Status != w.Code || r.RequestID != w.Header().Get("X-Request-Id") || r.FileID != e.file.ID {
 		t.Errorf("refusal %+v", r)
 	}
+	wantStatus(t, e.wopi(http.MethodPost, e.filePath(e.file.ID), e.token, nil, "X-WOPI-Override", "LOCK", "X-WOPI-Lock", "l"), w.Code)
+	wantStatus(t, e.wopi(http.MethodGet, e.folderPath(e.folder.ID), e.token, nil), w.Code)
+	wantSteps(t, e.rec.take(), "refused wopi LOCK ")
 }
 
 // The save duration metric: one observation per save, by style and outcome.
