@@ -99,6 +99,7 @@ func TestPageSecurityHeaders(t *testing.T) {
 		"/open/" + e.file.ID + "?style=wopi": http.StatusOK,
 		"/open/" + e.file.ID + "?style=docs": http.StatusOK,
 		"/compare/" + e.file.ID:              http.StatusOK,
+		"/files/" + e.file.ID + "/timeline":  http.StatusOK,
 		"/open/nope?style=wopi":              http.StatusNotFound,
 		"/open/" + e.file.ID + "?style=x":    http.StatusBadRequest,
 	}

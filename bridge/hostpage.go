@@ -163,6 +163,7 @@ var comparePageTmpl = template.Must(template.New("compare").Parse(`<!DOCTYPE htm
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}}: Docs API and WOPI side by side</title>
+<link rel="stylesheet" href="{{.TimelineCSS}}">
 <style>
 html,body{margin:0;padding:0;height:100%;overflow:hidden;font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2328}
 body{display:flex;flex-direction:column;background:#f6f7f9}
@@ -184,6 +185,7 @@ iframe{flex:1;width:100%;border:none}
 .wait{position:absolute;top:2.3rem;left:0;right:0;bottom:0;display:flex;flex-direction:column;align-items:center;justify-content:center;gap:.8rem;color:#57606a;background:#fff}
 .spinner{width:1.6rem;height:1.6rem;border:3px solid #dde1e6;border-top-color:#4a6ee0;border-radius:50%;animation:spin 1s linear infinite}
 @keyframes spin{to{transform:rotate(360deg)}}
+#timeline-band{flex:0 0 36%;min-height:11rem;overflow:auto;padding:6px 6px 8px;border-top:1px solid #dde1e6;background:#f6f7f9}
 @media (max-width:50rem){main{flex-direction:column}header .sub{display:none}}
 </style>
 </head><body>
@@ -191,6 +193,7 @@ iframe{flex:1;width:100%;border:none}
 <a href="{{.Index}}" target="_top">&larr; Files</a>
 <h1>{{.Title}}</h1>
 <span class="sub">Docs API and WOPI side by side, on the same file</span>
+<a class="timeline-link" href="{{.Timeline}}" target="_top">Timeline</a>
 <a class="swap" href="{{.Swap}}" target="_top" title="Reload with the {{.Second.Label}} editor opening first and holding the lock">Open {{.Second.Label}} first</a>
 </header>
 <main>
@@ -200,6 +203,8 @@ iframe{flex:1;width:100%;border:none}
 <div class="wait" id="second-wait"><div class="spinner"></div>Waiting for the {{.First.Label}} editor to open&hellip;</div>
 <iframe id="second" name="second" title="{{.Title}} ({{.Second.Label}})" data-src="{{.Second.URL}}" allowfullscreen="true" allow="{{.Allow}}; fullscreen"></iframe></section>
 </main>
+<div id="timeline-band"><div class="wb-timeline wb-compact" id="timeline" data-events="{{.Events}}" data-file="{{.ID}}"></div></div>
+<script src="{{.TimelineJS}}" nonce="{{.Nonce}}"></script>
 <script nonce="{{.Nonce}}">
 (function () {
   // The second editor opens once the first holds the lock, so that it opens read-only
@@ -290,13 +295,23 @@ func (s *Server) comparePage(w http.ResponseWriter, r *http.Request, u launchUse
 	if len(back) > 0 {
 		index += "?" + back.Encode()
 	}
+	timeline := s.public + "/files/" + url.PathEscape(id) + "/timeline"
+	if len(back) > 0 {
+		timeline += "?" + back.Encode()
+	}
+	js, css := s.timelineAssets()
 	nonce := s.pageHeaders(w)
 	return comparePageTmpl.Execute(w, struct {
 		Nonce          string
-		Title          string
+		ID, Title      string
 		First, Second  comparePane
 		Index, Swap    string
 		Allow          string
 		FallbackMillis int
-	}{nonce, f.Name, first, second, index, s.public + "/compare/" + url.PathEscape(id) + "?" + swap.Encode(), editorAllow, compareFallbackMillis})
+		Timeline       string
+		Events         string
+		TimelineJS     string
+		TimelineCSS    string
+	}{nonce, id, f.Name, first, second, index, s.public + "/compare/" + url.PathEscape(id) + "?" + swap.Encode(), editorAllow, compareFallbackMillis,
+		timeline, s.eventsURL(r, u, id), js, css})
 }

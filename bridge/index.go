@@ -40,6 +40,7 @@ type indexFile struct {
 	Docs, WOPI      string // editor pages
 	View            string // WOPI host page in view mode
 	Compare         string
+	Timeline        string
 	CompareWOPIOpen bool // the compare page opens WOPI first (an empty file)
 }
 
@@ -223,15 +224,26 @@ func (l indexLinks) compare(id string, q url.Values) string {
 	return l.withLaunch("/compare/"+url.PathEscape(id), q)
 }
 
+// timeline is the timeline page of file id: like compare, never with a launch token
+// that holds an upstream's token.
+func (l indexLinks) timeline(id string) string {
+	p := "/files/" + url.PathEscape(id) + "/timeline"
+	if l.upstream && !l.u.Demo {
+		return l.s.public + p + "?" + url.Values{"link": {l.s.pageLink(l.u, id)}}.Encode()
+	}
+	return l.withLaunch(p, url.Values{})
+}
+
 // file is the row of a file.
 func (l indexLinks) file(f storage.File) indexFile {
 	row := indexFile{
 		ID: f.ID, Name: f.Name, Size: humanSize(f.Size), Empty: f.Size == 0,
 		Version: shortVersion(f.Version), FullVersion: f.Version,
-		Docs:    l.open(f.ID, url.Values{"style": {"docs"}}),
-		WOPI:    l.open(f.ID, url.Values{"style": {"wopi"}}),
-		View:    l.open(f.ID, url.Values{"style": {"wopi"}, "action": {"view"}}),
-		Compare: l.compare(f.ID, url.Values{}),
+		Docs:     l.open(f.ID, url.Values{"style": {"docs"}}),
+		WOPI:     l.open(f.ID, url.Values{"style": {"wopi"}}),
+		View:     l.open(f.ID, url.Values{"style": {"wopi"}, "action": {"view"}}),
+		Compare:  l.compare(f.ID, url.Values{}),
+		Timeline: l.timeline(f.ID),
 	}
 	if !f.ModTime.IsZero() {
 		row.Modified = f.ModTime.UTC().Format("2006-01-02 15:04 UTC")
@@ -378,7 +390,7 @@ output.error{color:#b42318}
 <td class="num">{{.Size}}</td>
 <td class="num hide-narrow"><code title="{{.FullVersion}}">{{.Version}}</code></td>
 <td class="num hide-narrow">{{.Modified}}</td>
-<td class="actions">{{if .Empty}}<span class="btn off" title="This file is empty: ONLYOFFICE fills it from its blank template when it first opens in WOPI style; after that it opens in the Docs API style too.">Docs API</span>{{else}}<a class="btn docs" href="{{.Docs}}" title="Docs API: api.js with a signed editor config">Docs API</a>{{end}}<a class="btn primary wopi" href="{{.WOPI}}" title="WOPI: the host page posts an access token to ONLYOFFICE's WOPI editor">WOPI</a><a class="btn view" href="{{.View}}" title="WOPI, read-only">View</a><a class="btn compare" href="{{.Compare}}" title="{{if .CompareWOPIOpen}}Both styles side by side, WOPI first (it fills the empty file){{else}}Both styles side by side: Docs API edits, WOPI shows the same file read-only{{end}}">Compare</a></td>
+<td class="actions">{{if .Empty}}<span class="btn off" title="This file is empty: ONLYOFFICE fills it from its blank template when it first opens in WOPI style; after that it opens in the Docs API style too.">Docs API</span>{{else}}<a class="btn docs" href="{{.Docs}}" title="Docs API: api.js with a signed editor config">Docs API</a>{{end}}<a class="btn primary wopi" href="{{.WOPI}}" title="WOPI: the host page posts an access token to ONLYOFFICE's WOPI editor">WOPI</a><a class="btn view" href="{{.View}}" title="WOPI, read-only">View</a><a class="btn compare" href="{{.Compare}}" title="{{if .CompareWOPIOpen}}Both styles side by side, WOPI first (it fills the empty file){{else}}Both styles side by side: Docs API edits, WOPI shows the same file read-only{{end}}">Compare</a><a class="btn timeline" href="{{.Timeline}}" title="Timeline: who opened the file in either style, who held the lock, when each save reached storage">Timeline</a></td>
 </tr>
 {{end}}</tbody></table>
 {{else}}<p class="empty">No documents here yet.{{if .CanWrite}} Upload one, or create a new blank document below.{{end}}</p>

@@ -59,10 +59,11 @@ func TestIndexDemoMode(t *testing.T) {
 	}
 	id := e.idOf(t, e.root.ID, "a&b report.docx")
 	for class, want := range map[string]string{
-		"docs":    testPublic + "/open/" + id + "?style=docs",
-		"wopi":    testPublic + "/open/" + id + "?style=wopi",
-		"view":    testPublic + "/open/" + id + "?action=view&style=wopi",
-		"compare": testPublic + "/compare/" + id,
+		"docs":     testPublic + "/open/" + id + "?style=docs",
+		"wopi":     testPublic + "/open/" + id + "?style=wopi",
+		"view":     testPublic + "/open/" + id + "?action=view&style=wopi",
+		"compare":  testPublic + "/compare/" + id,
+		"timeline": testPublic + "/files/" + id + "/timeline",
 	} {
 		if doc[class] != want {
 			t.Errorf("%s link = %q, want %q (demo mode: no launch token)", class, doc[class], want)

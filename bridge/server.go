@@ -263,6 +263,8 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/", s.exchangeLaunch(s.indexHandler())).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/open/{id}", s.exchangeLaunch(s.linkPage("Open", s.openPage))).Methods(http.MethodGet)
 	r.Handle("/compare/{id}", s.exchangeLaunch(s.linkPage("Compare", s.comparePage))).Methods(http.MethodGet)
+	r.Handle("/files/{id}/timeline", s.exchangeLaunch(s.linkPage("Timeline", s.timelinePage))).Methods(http.MethodGet)
+	r.Handle("/assets/{name}", s.assetsHandler()).Methods(http.MethodGet, http.MethodHead)
 
 	// Office-app face: the bridge as an app WOPI hosts register (app_*.go).
 	r.Handle("/hosting/discovery", s.appPage("AppDiscovery", s.appDiscovery)).Methods(http.MethodGet, http.MethodHead)

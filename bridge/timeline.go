@@ -14,6 +14,7 @@ import (
 	"github.com/wopibridge/wopibridge/bridge/session"
 	"github.com/wopibridge/wopibridge/bridge/storage"
 	"github.com/wopibridge/wopibridge/docsapi"
+	"github.com/wopibridge/wopibridge/wopiclient"
 )
 
 // The faces put every step that touches a file on its timeline (package events)
@@ -142,21 +143,23 @@ func errText(err error) string {
 }
 
 // opened records that an editor was given fileID: mode edit or view, and for view,
-// why (reason, and holder when the file is locked).
-func (s *Server) opened(ctx context.Context, style, fileID, user, name, mode, reason string, holder *events.Holder) {
+// why (reason, and holder when the file is locked; detail when no reason says it).
+func (s *Server) opened(ctx context.Context, style, fileID, user, name, mode, reason, detail string, holder *events.Holder) {
 	s.record(ctx, events.Event{FileID: fileID, Kind: events.KindOpened, Style: style, User: user, UserName: name,
-		Mode: mode, Reason: reason, Holder: holder})
+		Mode: mode, Reason: reason, Holder: holder, Detail: detail})
 }
 
 // docsOpened records a Docs API editor config for u: why it is for view, when it is.
 func (s *Server) docsOpened(ctx context.Context, fileID string, u launchUser, name, key string, o session.Opened, editable bool) {
-	mode, reason := docsapi.ModeEdit, ""
+	mode, reason, detail := docsapi.ModeEdit, "", ""
 	var holder *events.Holder
 	switch {
 	case u.storageViewOnly:
 		mode, reason = docsapi.ModeView, events.ReasonNoEditRight
-	case !u.canWrite() || !editable:
+	case !u.canWrite():
 		mode, reason = docsapi.ModeView, events.ReasonViewAction
+	case !editable:
+		mode, detail = docsapi.ModeView, "ONLYOFFICE Docs only views files of this type"
 	case !o.Edit:
 		mode, reason = docsapi.ModeView, events.ReasonLocked
 		holder = s.holderNow(ctx, fileID, "")
@@ -164,7 +167,7 @@ func (s *Server) docsOpened(ctx context.Context, fileID string, u launchUser, na
 	if holder == nil && reason == events.ReasonLocked {
 		holder = &events.Holder{Style: events.StyleDocs, Session: key}
 	}
-	s.opened(ctx, events.StyleDocs, fileID, u.Sub, name, mode, reason, holder)
+	s.opened(ctx, events.StyleDocs, fileID, u.Sub, name, mode, reason, detail, holder)
 }
 
 // wopiOpened records the first CheckFileInfo of an access token: a WOPI client opening
@@ -182,7 +185,20 @@ func (s *Server) wopiOpened(ctx context.Context, c *wopiCall, edit, storageWrite
 	case !storageWrite:
 		mode, reason = docsapi.ModeView, events.ReasonNoEditRight
 	}
-	s.opened(ctx, events.StyleWOPI, c.id, c.tok.User, c.tok.displayName(), mode, reason, nil)
+	s.opened(ctx, events.StyleWOPI, c.id, c.tok.User, c.tok.displayName(), mode, reason, "", nil)
+}
+
+// proofRefused records a WOPI request on file fileID refused because of its proof.
+func (s *Server) proofRefused(r *http.Request, fileID string, err error) {
+	if !strings.HasPrefix(r.URL.Path, "/wopi/files/") {
+		return // a folder's, not on a file's timeline
+	}
+	op := info(r.Context()).op
+	if ov := r.Header.Get(wopiclient.HeaderOverride); op == "" && len(ov) <= 32 && plainToken(ov) {
+		op = ov
+	}
+	s.record(r.Context(), events.Event{FileID: fileID, Kind: events.KindRefused, Style: events.StyleWOPI,
+		Op: op, Reason: "proof", Status: statusOf(err), Detail: publicMessage(err)})
 }
 
 // WOPI operations as the timeline names them (X-WOPI-Override).

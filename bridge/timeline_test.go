@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,7 +44,8 @@ func (m *memRecorder) take() []events.Event {
 // clock by resultDelay, so that a save's duration is known) and answers commands.
 type timelineEnv struct {
 	*resultEnv
-	rec *memRecorder
+	rec         *memRecorder
+	commandCode atomic.Int32 // what DS's command service answers
 }
 
 const resultDelay = 250 * time.Millisecond
@@ -61,7 +63,7 @@ func newTimelineEnv(t *testing.T, configure ...func(*Options)) *timelineEnv {
 		_, _ = w.Write([]byte("saved by " + strings.TrimPrefix(r.URL.Path, "/cache/")))
 	})
 	e.mux.HandleFunc("/command", func(w http.ResponseWriter, r *http.Request) {
-		_, _ = w.Write([]byte(`{"error":0}`))
+		_, _ = fmt.Fprintf(w, `{"error":%d}`, e.commandCode.Load())
 	})
 	return e
 }
@@ -305,6 +307,9 @@ func TestTimelineProofRefused(t *testing.T) {
 	if r := evs[0]; r.Reason != "proof" || r.Status != w.Code || r.RequestID != w.Header().Get("X-Request-Id") || r.FileID != e.file.ID {
 		t.Errorf("refusal %+v", r)
 	}
+	wantStatus(t, e.wopi(http.MethodPost, e.filePath(e.file.ID), e.token, nil, "X-WOPI-Override", "LOCK", "X-WOPI-Lock", "l"), w.Code)
+	wantStatus(t, e.wopi(http.MethodGet, e.folderPath(e.folder.ID), e.token, nil), w.Code)
+	wantSteps(t, e.rec.take(), "refused wopi LOCK ")
 }
 
 // The save duration metric: one observation per save, by style and outcome.
@@ -496,5 +501,39 @@ func TestTimelinePutRelative(t *testing.T) {
 	wantSteps(t, evs, "save wopi PUT_RELATIVE/saved u-1")
 	if s := evs[0]; s.Bytes != 10 || s.Detail != `saved as "copy.docx"` || s.FileID != e.file.ID || s.VersionBefore != "" || s.VersionAfter != "" {
 		t.Errorf("put relative: %+v", s)
+	}
+}
+
+// DS's answers to a forcesave request: nothing to save, and an error.
+func TestTimelineForcesaveAnswers(t *testing.T) {
+	e := newTimelineEnv(t)
+	cfg, _ := e.config("ann", modeEdit)
+	e.cb(cfg, jwt.MapClaims{"status": 1, "users": []string{"ann"}})
+	e.rec.take()
+	launch := e.launch(jwt.SigningMethodHS256, launchSecret, jwt.MapClaims{"sub": "ann", "mode": modeEdit, "file": e.file.ID})
+	e.commandCode.Store(int32(docsapi.CommandNotModified))
+	wantStatus(t, e.do(http.MethodPost, "/api/v1/docs/forcesave", nil, bearerHdr(launch)...), http.StatusOK)
+	e.commandCode.Store(int32(docsapi.CommandInternal))
+	w := e.do(http.MethodPost, "/api/v1/docs/forcesave", nil, bearerHdr(launch)...)
+	evs := e.rec.take()
+	wantSteps(t, evs, "forcesave docs forcesave/not_modified ann", "forcesave docs forcesave/refused ann")
+	if evs[0].Status != http.StatusOK || evs[1].Status != w.Code || w.Code < 500 || evs[1].Detail != "ONLYOFFICE Docs answered error 3" {
+		t.Errorf("answers %+v; reply %d", evs, w.Code)
+	}
+}
+
+// A file type DS only views opens for view, and the timeline says why.
+func TestTimelineViewOnlyType(t *testing.T) {
+	e := newTimelineEnv(t)
+	f, err := e.store.Create(context.Background(), e.folder.ID, "drawing.vsdx", strings.NewReader("x"), false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.file = f
+	cfg, _ := e.config("ann", modeEdit)
+	evs := e.rec.take()
+	wantSteps(t, evs, "opened docs  ann")
+	if o := evs[0]; cfg.EditorConfig.Mode != "view" || o.Mode != "view" || o.Reason != "" || o.Detail != "ONLYOFFICE Docs only views files of this type" {
+		t.Errorf("opened %+v; config mode %s", o, cfg.EditorConfig.Mode)
 	}
 }

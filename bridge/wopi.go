@@ -12,7 +12,6 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/wopibridge/wopibridge/bridge/events"
 	"github.com/wopibridge/wopibridge/bridge/storage"
 	"github.com/wopibridge/wopibridge/wopiclient"
 )
@@ -83,8 +82,7 @@ func (s *Server) wopi(op string, authorize authorizer, fn wopiFunc) http.Handler
 		// whether its token is valid.
 		err := s.checkProof(r, c.raw)
 		if err != nil {
-			s.record(r.Context(), events.Event{FileID: c.id, Kind: events.KindRefused, Style: events.StyleWOPI,
-				Op: ri.op, Reason: "proof", Status: statusOf(err), Detail: publicMessage(err)})
+			s.proofRefused(r, c.id, err)
 		} else {
 			err = s.authenticate(r.Context(), c, authorize)
 		}

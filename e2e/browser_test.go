@@ -381,7 +381,33 @@ func TestBrowserComparePageShowsBothStyles(t *testing.T) {
 	if got := string(sess.Content()); got != "side by side" {
 		t.Errorf("second editor shows %q", got)
 	}
+
+	// Under the editors, the file's timeline: carol's Docs API session holds the file,
+	// which is why the WOPI editor's LOCK was refused.
+	inBrowser(t, ctx, "mark the window", chromedp.Evaluate[chromedp.Void](`window.__timelineMarked = true`))
+	st := waitTimeline(t, ctx, "the WOPI editor's lock conflict, live", func(s timelineState) bool {
+		return s.State == "live" && s.rowWith("WOPI", "lock conflict", "held by carol (Docs API") != ""
+	})
+	if !strings.HasPrefix(st.Holder, "Held by carol (Docs API, session ") || st.rowWith("Docs API", "joined", "carol") == "" {
+		t.Errorf("compare page timeline: holder %q, rows %v", st.Holder, st.Rows)
+	}
 	screenshot(t, ctx, "compare")
+	// DS saves while the page is open: the save appears under the editors.
+	if err := ed.Edit([]byte("saved from the compare page")); err != nil {
+		t.Fatal(err)
+	}
+	if err := ed.Forcesave(); err != nil {
+		t.Fatal(err)
+	}
+	e.reply(ed.Key(), docserver.StatusForceSave)
+	st = waitTimeline(t, ctx, "the forcesave's save", func(s timelineState) bool {
+		seq := s.rowWith("Docs API", "save saved", "DS status 6")
+		return seq != "" && strings.Contains(s.Marks[seq], "wb-outcome-saved")
+	})
+	if st.Reloads != 0 {
+		t.Error("the compare page reloaded")
+	}
+	screenshot(t, ctx, "compare-saved")
 }
 
 // The index page lists an uploaded file, and its links open the editors; upload and
@@ -418,7 +444,7 @@ func TestBrowserIndexPage(t *testing.T) {
 	screenshot(t, ctx, "index")
 
 	// Every link carries the launch token; WOPI opens the host page, which reaches DS.
-	for _, class := range []string{"docs", "wopi", "view", "compare"} {
+	for _, class := range []string{"docs", "wopi", "view", "compare", "timeline"} {
 		href := eval[string](t, ctx, `document.querySelector('`+row+` a.`+class+`').href`)
 		u, err := url.Parse(href)
 		if err != nil || u.Query().Get("launch") != launch || !strings.Contains(u.Path, "/"+id) {
