@@ -15,6 +15,7 @@ import (
 
 	"github.com/wopibridge/wopibridge/bridge/events"
 	"github.com/wopibridge/wopibridge/bridge/session"
+	"github.com/wopibridge/wopibridge/bridge/storage"
 )
 
 // A file's timeline: GET /api/v1/files/{id}/events, as JSON or, with Accept:
@@ -88,6 +89,31 @@ func withLaunchQuery(next http.Handler) http.Handler {
 			}
 		}
 		next.ServeHTTP(w, r)
+	})
+}
+
+// eventsAPI authorises the events API like the rest of the launch API, and also with
+// a page link for the file (?link=, see hostlink.go): with an upstream storage, the
+// pages carry such a link instead of the launch token, and their script reads the
+// timeline with it.
+func (s *Server) eventsAPI(op string, fn apiFunc) http.Handler {
+	api := withLaunchQuery(s.api(op, fn))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		link := r.URL.Query().Get("link")
+		if link == "" || bearer(r) != "" || r.URL.Query().Has("launch") {
+			api.ServeHTTP(w, r)
+			return
+		}
+		ri := info(r.Context())
+		ri.face, ri.op = faceAPI, op
+		u, err := s.links.user(link, mux.Vars(r)["id"])
+		if err == nil {
+			r = r.WithContext(storage.WithUser(r.Context(), u.Sub))
+			err = fn(w, r, u)
+		}
+		if err != nil {
+			s.apiError(w, r, err)
+		}
 	})
 }
 

@@ -70,3 +70,50 @@ func TestUpstreamLaunchTokenExchangedForLink(t *testing.T) {
 	w := e.do(http.MethodGet, "/compare/"+id+"x?launch="+url.QueryEscape(e.launchFor("alice", other, nil)), nil)
 	wantStatus(t, w, http.StatusForbidden)
 }
+
+// With an upstream storage the timeline page carries a bridge link, never the launch
+// token; the events API its script calls takes that link, for that file only.
+func TestUpstreamTimelineEventsTakeThePageLink(t *testing.T) {
+	e := newUpstreamEnv(t)
+	f := e.addFile("a.docx", "A", "alice", true)
+	launch := e.launchFor("alice", f, nil)
+	_, s := e.session(launch, "")
+	tok, _ := e.srv.tokens.verify(s.AccessToken)
+	id := tok.File
+
+	w := e.do(http.MethodGet, "/files/"+id+"/timeline?launch="+url.QueryEscape(launch), nil)
+	wantStatus(t, w, http.StatusSeeOther)
+	w = e.do(http.MethodGet, w.Header().Get("Location"), nil)
+	wantStatus(t, w, http.StatusOK)
+	var events string
+	for _, d := range tags(w.Body.String(), "div") {
+		if d.attrs["id"] == "timeline" {
+			events = d.attrs["data-events"]
+		}
+	}
+	u, err := url.Parse(events)
+	if err != nil || u.Query().Get("link") == "" || u.Query().Has("launch") {
+		t.Fatalf("the page's events URL %q: want one with a bridge link", events)
+	}
+	w = e.do(http.MethodGet, strings.TrimPrefix(events, testPublic), nil)
+	wantStatus(t, w, http.StatusOK)
+	if !strings.Contains(w.Body.String(), `"file":"`+id+`"`) || strings.Contains(w.Body.String(), f.token) {
+		t.Fatalf("events answer %s", w.Body.String())
+	}
+
+	// The link is for its file only, and a forged one opens nothing.
+	other := e.addFile("b.docx", "B", "alice", true)
+	_, s2 := e.session(e.launchFor("alice", other, nil), "")
+	tok2, _ := e.srv.tokens.verify(s2.AccessToken)
+	q := u.Query()
+	w = e.do(http.MethodGet, "/api/v1/files/"+tok2.File+"/events?"+q.Encode(), nil)
+	if w.Code != http.StatusForbidden && w.Code != http.StatusUnauthorized {
+		t.Errorf("another file's events with this link: %d, want 401 or 403", w.Code)
+	}
+	q.Set("link", q.Get("link")+"x")
+	w = e.do(http.MethodGet, "/api/v1/files/"+id+"/events?"+q.Encode(), nil)
+	wantStatus(t, w, http.StatusUnauthorized)
+	if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("refusal Content-Type %q, want JSON", ct)
+	}
+}

@@ -248,7 +248,7 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/api/v1/files", s.api("ListFiles", s.listFiles)).Methods(http.MethodGet)
 	r.Handle("/api/v1/files", s.api("UploadFile", s.uploadFile)).Methods(http.MethodPost)
 	r.Handle("/api/v1/files/{id}", s.api("DescribeFile", s.describeFile)).Methods(http.MethodGet)
-	r.Handle("/api/v1/files/{id}/events", withLaunchQuery(s.api("FileEvents", s.fileEvents))).Methods(http.MethodGet)
+	r.Handle("/api/v1/files/{id}/events", s.eventsAPI("FileEvents", s.fileEvents)).Methods(http.MethodGet)
 	r.Handle("/api/v1/wopi/session", s.api("WOPISession", s.wopiSession)).Methods(http.MethodPost)
 	r.Handle("/api/v1/docs/config", s.api("DocsConfig", s.docsConfig)).Methods(http.MethodPost)
 	r.Handle("/api/v1/docs/forcesave", s.api("DocsSaveNow", s.docsSaveNow)).Methods(http.MethodPost)
