@@ -178,14 +178,20 @@ func (s *Server) wopiOpened(ctx context.Context, c *wopiCall, edit, storageWrite
 		return
 	}
 	mode, reason := docsapi.ModeEdit, ""
+	var holder *events.Holder
 	switch {
 	case edit:
+		// A Docs API session holding the file refuses this client's lock, and the client
+		// falls back to view (a WOPI lock held is DS's own: its co-editors edit under it).
+		if h := s.holderNow(ctx, c.id, ""); h != nil && h.Style == events.StyleDocs {
+			mode, reason, holder = docsapi.ModeView, events.ReasonLocked, h
+		}
 	case !c.tok.canWrite():
 		mode, reason = docsapi.ModeView, events.ReasonViewAction
 	case !storageWrite:
 		mode, reason = docsapi.ModeView, events.ReasonNoEditRight
 	}
-	s.opened(ctx, events.StyleWOPI, c.id, c.tok.User, c.tok.displayName(), mode, reason, "", nil)
+	s.opened(ctx, events.StyleWOPI, c.id, c.tok.User, c.tok.displayName(), mode, reason, "", holder)
 }
 
 // proofRefused records a WOPI request on file fileID refused because of its proof.

@@ -271,6 +271,22 @@ func TestTimelineLockConflicts(t *testing.T) {
 	}
 }
 
+// A WOPI client that opens a file a Docs API session edits is refused its lock and
+// falls back to view: its open says so, with the Docs API session that holds the file.
+func TestTimelineWOPIOpenWhileDocsEdits(t *testing.T) {
+	e := newTimelineEnv(t)
+	cfg, _ := e.config("ann", modeEdit)
+	e.cb(cfg, jwt.MapClaims{"status": 1, "users": []string{"ann"}, "actions": actions(1, "ann")})
+	e.rec.take()
+	wantStatus(t, e.wopi(http.MethodGet, e.filePath(e.file.ID), e.token, nil), http.StatusOK)
+	evs := e.rec.take()
+	wantSteps(t, evs, "opened wopi  u-1")
+	docsHolder := events.Holder{Style: events.StyleDocs, Session: cfg.Document.Key, User: "ann", Since: e.clock.Now()}
+	if o := evs[0]; o.Mode != "view" || o.Reason != events.ReasonLocked || o.Holder == nil || *o.Holder != docsHolder {
+		t.Fatalf("opened %+v holder %+v, want view, locked by the Docs API session %s", o, o.Holder, cfg.Document.Key)
+	}
+}
+
 // Refused callbacks are on the file's timeline with a reason; a view-only launch opens
 // for view with its reason.
 func TestTimelineRefusals(t *testing.T) {

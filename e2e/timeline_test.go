@@ -210,6 +210,9 @@ func TestTimelineBothStyles(t *testing.T) {
 	if o := evs[0]; o.Mode != "edit" || o.Reason != "" {
 		t.Errorf("alice's open: %+v", o)
 	}
+	if o := evs[4]; o.Mode != "view" || o.Reason != events.ReasonLocked || o.Holder == nil || o.Holder.Style != events.StyleDocs || o.Holder.Session != key {
+		t.Errorf("carol's open while the Docs API session edits: %+v holder %+v", o, o.Holder)
+	}
 	if c := evs[5]; c.Status != http.StatusConflict || c.Holder == nil || c.Holder.Style != events.StyleDocs || c.Holder.Session != key || c.Holder.User != "alice" {
 		t.Errorf("lock conflict: %+v holder %+v", c, c.Holder)
 	}
