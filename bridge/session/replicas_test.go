@@ -102,6 +102,29 @@ func (r *replicas) content(x *replica) string {
 	return string(b)
 }
 
+// wantEnded checks, on x, that the session of key old ended with the file's content
+// want: no session record, no lock, and the next open gets a new key for editing.
+func (r *replicas) wantEnded(x *replica, old, want string) {
+	r.t.Helper()
+	ctx := context.Background()
+	if got := r.content(x); got != want {
+		r.t.Errorf("content = %q, want %q", got, want)
+	}
+	if s, err := x.m.session(r.fileID); err != nil || s != nil {
+		r.t.Errorf("session record after the final save = %+v %v, want none", s, err)
+	}
+	if l, err := x.store.GetLock(ctx, r.fileID); err != nil || l != "" {
+		r.t.Errorf("lock after the final save = %q %v, want none", l, err)
+	}
+	o, err := x.m.Open(ctx, r.fileID)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if o.Key == old || !o.Edit {
+		r.t.Errorf("open after the final save = key %q edit %v, want a new key for editing (old %q)", o.Key, o.Edit, old)
+	}
+}
+
 // heldBody gives its first n bytes, then waits for release before giving the rest:
 // a download from DS that stalls between two spool chunks.
 type heldBody struct {
@@ -424,25 +447,10 @@ func TestCoEditorJoiningOnOneReplicaDoesNotReviveASavedSession(t *testing.T) {
 	if err := <-joined; err != nil {
 		t.Fatalf("the co-editor's status 1: %v", err)
 	}
-	if got := r.content(b); got != "final save" {
-		t.Fatalf("content = %q", got)
-	}
-	if s, err := b.m.session(r.fileID); err != nil || s != nil {
-		t.Errorf("session record after the final save = %+v %v, want none", s, err)
-	}
 	if k, err := b.m.keyOf(o.Key); err != nil || k.State != keySaved {
 		t.Errorf("key after the final save = %+v %v, want saved", k, err)
 	}
-	if l, err := b.store.GetLock(ctx, r.fileID); err != nil || l != "" {
-		t.Errorf("lock after the final save = %q %v, want none", l, err)
-	}
-	o2, err := b.m.Open(ctx, r.fileID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o2.Key == o.Key || !o2.Edit {
-		t.Errorf("open after the final save = key %q edit %v, want a new key for editing (old %q)", o2.Key, o2.Edit, o.Key)
-	}
+	r.wantEnded(b, o.Key, "final save")
 }
 
 // TestSessionClosedOnOneReplicaWhileAnotherReplaysItsLastSave: status 4 on one replica
@@ -512,16 +520,7 @@ func TestLockRefreshOnOneReplicaDoesNotReviveASavedSession(t *testing.T) {
 	}
 	release()
 	<-refreshed
-	if s, err := b.m.session(r.fileID); err != nil || s != nil {
-		t.Errorf("session record after the final save = %+v %v, want none", s, err)
-	}
-	o2, err := b.m.Open(ctx, r.fileID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o2.Key == o.Key || !o2.Edit {
-		t.Errorf("open after the final save = key %q edit %v, want a new key for editing (old %q)", o2.Key, o2.Edit, o.Key)
-	}
+	r.wantEnded(b, o.Key, "final save")
 }
 
 // holdAtSessionWrite runs op on m and holds it, the first time it reaches a session
@@ -729,22 +728,7 @@ func TestForcesaveOnOneReplicaDoesNotReviveASavedSession(t *testing.T) {
 	if err := <-finalDone; err != nil {
 		t.Fatalf("final save on the other replica: %v, want saved over the forcesave", err)
 	}
-	if got := r.content(b); got != "final save" {
-		t.Errorf("content = %q", got)
-	}
-	if s, err := b.m.session(r.fileID); err != nil || s != nil {
-		t.Errorf("session record after the final save = %+v %v, want none", s, err)
-	}
-	if l, err := b.store.GetLock(ctx, r.fileID); err != nil || l != "" {
-		t.Errorf("lock after the final save = %q %v, want none", l, err)
-	}
-	o2, err := b.m.Open(ctx, r.fileID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o2.Key == o.Key || !o2.Edit {
-		t.Errorf("open after the final save = key %q edit %v, want a new key for editing (old %q)", o2.Key, o2.Edit, o.Key)
-	}
+	r.wantEnded(b, o.Key, "final save")
 }
 
 // TestRefusedReleaseOnOneReplicaDoesNotReviveAnEndedSession: one replica ends a
