@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -64,19 +63,10 @@ func eventsCmd(ctx context.Context, args []string, getenv func(string) string, s
 	asJSON := flags.Bool("json", false, "print as JSON, newest first")
 	limit := flags.Int("limit", 100, "show the newest `n` events (at most 1000)")
 	since := flags.Uint64("since", 0, "show only events after this `seq`")
-	var pos []string
-	for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		pos, args = append(pos, args[0]), args[1:]
+	cfg, pos, code := loadWithArgs(flags, args, getenv, stderr)
+	if cfg == nil {
+		return code
 	}
-	cfg, err := config.LoadFlags(flags, args, getenv)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "wopibridge events: invalid configuration:\n%v\n", err)
-		return 2
-	}
-	pos = append(pos, flags.Args()...)
 	switch {
 	case len(pos) == 1 && pos[0] == "help":
 		fmt.Fprint(stdout, eventsUsage)

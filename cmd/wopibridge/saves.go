@@ -104,20 +104,10 @@ func saves(ctx context.Context, args []string, getenv func(string) string, stdou
 	flags.Usage = func() { fmt.Fprint(stderr, savesUsage) }
 	asJSON := flags.Bool("json", false, "list as JSON")
 	out := flags.String("o", "", "export: the file to write (default stdout)")
-	// The subcommand and its id come first; flags may follow them.
-	var pos []string
-	for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		pos, args = append(pos, args[0]), args[1:]
+	cfg, pos, code := loadWithArgs(flags, args, getenv, stderr)
+	if cfg == nil {
+		return code
 	}
-	cfg, err := config.LoadFlags(flags, args, getenv)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "wopibridge saves: invalid configuration:\n%v\n", err)
-		return 2
-	}
-	pos = append(pos, flags.Args()...)
 	if len(pos) == 0 {
 		fmt.Fprint(stderr, savesUsage)
 		return 2
@@ -373,4 +363,24 @@ func (r *remoteSaves) drop(id string) error {
 		resp.Body.Close()
 	}
 	return err
+}
+
+// loadWithArgs loads the configuration of a command whose positional arguments (a
+// subcommand, an id) come first, with its flags before or after them: the
+// configuration and every positional argument. A nil configuration means the command
+// ends with code: 0 after -help, 2 after an error it has printed.
+func loadWithArgs(flags *flag.FlagSet, args []string, getenv func(string) string, stderr io.Writer) (*config.Config, []string, int) {
+	var pos []string
+	for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		pos, args = append(pos, args[0]), args[1:]
+	}
+	cfg, err := config.LoadFlags(flags, args, getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil, nil, 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: invalid configuration:\n%v\n", flags.Name(), err)
+		return nil, nil, 2
+	}
+	return cfg, append(pos, flags.Args()...), 0
 }
