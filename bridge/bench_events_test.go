@@ -6,8 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -132,25 +130,12 @@ func BenchmarkEventsCheckFileInfo(b *testing.B) {
 // left out of the time.
 func BenchmarkEventsDocsSave(b *testing.B) {
 	const size = 1 << 20
-	result := filepath.Join(b.TempDir(), "output.docx")
-	f, err := os.Create(result)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := io.Copy(f, patternReader(size)); err != nil {
-		b.Fatal(err)
-	}
-	f.Close()
-	ds, _ := benchServer(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeFile(w, r, result)
-	}))
-	dsURL, _ := url.Parse(ds.URL)
-	secret := []byte("bench secret")
+	dsURL, resultURL := benchDS(b, size)
+	secret := []byte(benchDSSecret)
 	nop, logged, rec := eventsBenchEnvs(b, func(o *Options) {
 		o.Logger, o.MaxFileSize = nil, 0
 		o.Docs = DocsOptions{URL: dsURL, JWTSecret: secret}
 	})
-	resultURL := ds.URL + "/cache/files/data/output.docx"
 
 	type bridgeUnderTest struct {
 		e      *testEnv

@@ -27,27 +27,13 @@ func BenchmarkDocsSave(b *testing.B) {
 	if os.Getenv("WOPIBRIDGE_BENCH_SIZE") == "" {
 		size = 100 << 20
 	}
-	// DS's result store: the saved document as a file on disk, served as DS serves it.
-	result := filepath.Join(b.TempDir(), "output.docx")
-	f, err := os.Create(result)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := io.Copy(f, patternReader(size)); err != nil {
-		b.Fatal(err)
-	}
-	f.Close()
-	ds, _ := benchServer(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeFile(w, r, result)
-	}))
-	dsURL, _ := url.Parse(ds.URL)
-	secret := []byte("bench secret")
+	dsURL, resultURL := benchDS(b, size)
+	secret := []byte(benchDSSecret)
 	e := newEnv(b, func(o *Options) {
 		o.Logger, o.MaxFileSize = nil, 0
 		o.Docs = DocsOptions{URL: dsURL, JWTSecret: secret}
 	})
 	bridgeSrv, client := benchServer(b, e.srv)
-	resultURL := ds.URL + "/cache/files/data/output.docx"
 
 	// open returns a fresh session's key and callback URL: every save needs a new key,
 	// since a repeated status 2 for a saved key writes nothing.
@@ -115,4 +101,26 @@ func BenchmarkDocsSave(b *testing.B) {
 		}
 		report()
 	})
+}
+
+// benchDSSecret signs the callbacks of the save benchmarks.
+const benchDSSecret = "bench secret"
+
+// benchDS is DS's result store for the save benchmarks: a saved document of size bytes
+// as a file on disk, served as DS serves it. It gives DS's URL and the document's.
+func benchDS(b *testing.B, size int64) (*url.URL, string) {
+	result := filepath.Join(b.TempDir(), "output.docx")
+	f, err := os.Create(result)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := io.Copy(f, patternReader(size)); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	ds, _ := benchServer(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, result)
+	}))
+	dsURL, _ := url.Parse(ds.URL)
+	return dsURL, ds.URL + "/cache/files/data/output.docx"
 }

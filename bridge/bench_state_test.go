@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -91,25 +89,12 @@ func benchStateCheckFileInfo(b *testing.B) {
 
 func benchStateDocsSave(b *testing.B) {
 	const size = 1 << 20
-	result := filepath.Join(b.TempDir(), "output.docx")
-	f, err := os.Create(result)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := io.Copy(f, patternReader(size)); err != nil {
-		b.Fatal(err)
-	}
-	f.Close()
-	ds, _ := benchServer(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeFile(w, r, result)
-	}))
-	dsURL, _ := url.Parse(ds.URL)
-	secret := []byte("bench secret")
+	dsURL, resultURL := benchDS(b, size)
+	secret := []byte(benchDSSecret)
 	bolt, rds := stateEnvs(b, func(o *Options) {
 		o.Logger, o.MaxFileSize = nil, 0
 		o.Docs = DocsOptions{URL: dsURL, JWTSecret: secret}
 	})
-	resultURL := ds.URL + "/cache/files/data/output.docx"
 	boltSaver := newBenchSaver(b, bolt, secret, resultURL)
 	redisSaver := newBenchSaver(b, rds, secret, resultURL)
 
