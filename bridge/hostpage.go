@@ -240,6 +240,24 @@ type comparePane struct {
 	URL   string
 }
 
+// pageFile is the file of a page that only page links open (compare, timeline): its
+// id from the path, which the launch token must be for, and what storage says of it.
+func (s *Server) pageFile(r *http.Request, u launchUser) (string, storage.File, error) {
+	id := mux.Vars(r)["id"]
+	info(r.Context()).fileID = id
+	if u.File != "" && u.File != id {
+		return id, storage.File{}, userErr(errForbidden, "this launch token is for another file")
+	}
+	if err := pageLinkOnly(r); err != nil {
+		return id, storage.File{}, err
+	}
+	f, err := s.store.Stat(r.Context(), id)
+	if err != nil {
+		return id, f, s.launchStorageError(err, id)
+	}
+	return id, f, nil
+}
+
 // compareFallbackMillis is when the second editor opens even if the first never said it is
 // ready (an error page, a slow Document Server).
 const compareFallbackMillis = 20000
@@ -248,17 +266,9 @@ const compareFallbackMillis = 20000
 // integration styles side by side, the first editing and the second read-only while
 // the first holds the lock.
 func (s *Server) comparePage(w http.ResponseWriter, r *http.Request, u launchUser) error {
-	id := mux.Vars(r)["id"]
-	info(r.Context()).fileID = id
-	if u.File != "" && u.File != id {
-		return userErr(errForbidden, "this launch token is for another file")
-	}
-	if err := pageLinkOnly(r); err != nil {
-		return err
-	}
-	f, err := s.store.Stat(r.Context(), id)
+	id, f, err := s.pageFile(r, u)
 	if err != nil {
-		return s.launchStorageError(err, id)
+		return err
 	}
 	_, upstream := s.store.(storage.Registrar)
 	pane := func(style, label string) comparePane {

@@ -183,8 +183,13 @@ func (s *Server) wopiOpened(ctx context.Context, c *wopiCall, edit, storageWrite
 	case edit:
 		// A Docs API session holding the file refuses this client's lock, and the client
 		// falls back to view (a WOPI lock held is DS's own: its co-editors edit under it).
-		if h := s.holderNow(ctx, c.id, ""); h != nil && h.Style == events.StyleDocs {
-			mode, reason, holder = docsapi.ModeView, events.ReasonLocked, h
+		// Read from the state store only: no call to storage on the request's path.
+		if hs, ok, err := s.docs.sessions.Holding(c.id); err == nil && ok {
+			mode, reason = docsapi.ModeView, events.ReasonLocked
+			holder = &events.Holder{Style: events.StyleDocs, Session: hs.Key, Since: hs.Started}
+			if len(hs.Users) > 0 {
+				holder.User = hs.Users[0]
+			}
 		}
 	case !c.tok.canWrite():
 		mode, reason = docsapi.ModeView, events.ReasonViewAction

@@ -124,17 +124,9 @@ main{max-width:80rem;margin:1rem auto;padding:0 1.2rem}
 
 // timelinePage serves /files/{id}/timeline?launch=...: the file's timeline.
 func (s *Server) timelinePage(w http.ResponseWriter, r *http.Request, u launchUser) error {
-	id := mux.Vars(r)["id"]
-	info(r.Context()).fileID = id
-	if u.File != "" && u.File != id {
-		return userErr(errForbidden, "this launch token is for another file")
-	}
-	if err := pageLinkOnly(r); err != nil {
-		return err
-	}
-	f, err := s.store.Stat(r.Context(), id)
+	id, f, err := s.pageFile(r, u)
 	if err != nil {
-		return s.launchStorageError(err, id)
+		return err
 	}
 	cred := s.pageCredential(r, u, id)
 	index, compare := s.public+"/", s.public+"/compare/"+url.PathEscape(id)
