@@ -262,11 +262,22 @@ func (s *soak) opened(f *soakFile, how string, got []byte) {
 	f.expect = [][]byte{got}
 }
 
-// findCopy looks for content in a file of the data directory other than f.
+// findCopy looks for content in a document of the data directory other than f: not in
+// the bridge's own hidden files (a write's temporary file, the state), whose bytes are
+// no document anyone can open.
 func (s *soak) findCopy(f *soakFile, content []byte) string {
 	var found string
 	filepath.WalkDir(s.c.Data, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || found != "" || filepath.Base(path) == f.name {
+		if err != nil || found != "" {
+			return nil
+		}
+		if strings.HasPrefix(d.Name(), ".") && path != s.c.Data {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() || d.Name() == f.name {
 			return nil
 		}
 		if b, err := os.ReadFile(path); err == nil && bytes.Equal(b, content) {
