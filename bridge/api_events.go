@@ -29,9 +29,21 @@ const (
 	// eventsKeepalive keeps proxies from closing a quiet stream.
 	eventsKeepalive = 15 * time.Second
 	// eventsHolderPoll is how often a stream looks whether the file's holder changed
-	// (it also looks after each event).
+	// (it also looks after each event, and every lock taken or let go through the
+	// bridge is one) ...
 	eventsHolderPoll = time.Second
+	// ... and eventsHolderPollUpstream how often with an upstream WOPI host, where each
+	// look is a GetLock call to the host, for as long as the page stays open.
+	eventsHolderPollUpstream = 15 * time.Second
 )
+
+// holderPoll is how often a stream of this server looks for a new holder.
+func (s *Server) holderPoll() time.Duration {
+	if _, upstream := s.store.(storage.Registrar); upstream {
+		return eventsHolderPollUpstream
+	}
+	return eventsHolderPoll
+}
 
 // eventLog is where the API reads the timeline from: an events.Log. A Recorder that
 // keeps nothing (events.Nop) shows an empty timeline.
@@ -281,7 +293,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, id string,
 	}
 	keepalive := time.NewTicker(eventsKeepalive)
 	defer keepalive.Stop()
-	poll := time.NewTicker(eventsHolderPoll)
+	poll := time.NewTicker(s.holderPoll())
 	defer poll.Stop()
 	// checkHolder sends the holder when it changed. Who and since when come partly from
 	// the timeline, so after an event the holder is described again even when the

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // L7: a launch token for an upstream holds the upstream's access token; pages never
@@ -115,5 +116,16 @@ func TestUpstreamTimelineEventsTakeThePageLink(t *testing.T) {
 	wantStatus(t, w, http.StatusUnauthorized)
 	if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("refusal Content-Type %q, want JSON", ct)
+	}
+}
+
+// A timeline stream on upstream storage looks for a new holder (a GetLock call to the
+// host with the user's token) every 15 s, not every second as on local storage.
+func TestUpstreamTimelineStreamSparesTheHost(t *testing.T) {
+	if got := newUpstreamEnv(t).srv.holderPoll(); got != eventsHolderPollUpstream || got < 10*time.Second {
+		t.Errorf("upstream holder poll every %v, want %v", got, eventsHolderPollUpstream)
+	}
+	if got := newEnv(t).srv.holderPoll(); got != eventsHolderPoll {
+		t.Errorf("local holder poll every %v, want %v", got, eventsHolderPoll)
 	}
 }
