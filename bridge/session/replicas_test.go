@@ -102,6 +102,20 @@ func (r *replicas) content(x *replica) string {
 	return string(b)
 }
 
+// editing opens the file on x for editing and has user join it (DS's status 1).
+func (r *replicas) editing(x *replica, user string) Opened {
+	r.t.Helper()
+	ctx := context.Background()
+	o, err := x.m.Open(ctx, r.fileID)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := x.m.Editing(ctx, o.Key, []string{user}); err != nil {
+		r.t.Fatal(err)
+	}
+	return o
+}
+
 // wantEnded checks, on x, that the session of key old ended with the file's content
 // want: no session record, no lock, and the next open gets a new key for editing.
 func (r *replicas) wantEnded(x *replica, old, want string) {
@@ -288,13 +302,7 @@ func TestOneReplayOfAFileAcrossReplicas(t *testing.T) {
 	r := newReplicas(t)
 	a := r.replica()
 	ctx := context.Background()
-	o, err := a.m.Open(ctx, r.fileID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.m.Editing(ctx, o.Key, []string{"u1"}); err != nil {
-		t.Fatal(err)
-	}
+	o := r.editing(a, "u1")
 	a.store.failPut.Store(true)
 	first, _ := bytesFetch("first save")
 	if out, err := a.m.Save(ctx, o.Key, first, false); err != nil || out != Spooled {
@@ -380,13 +388,7 @@ func TestReplayLeaseOfADeadReplicaExpires(t *testing.T) {
 	r := newReplicas(t)
 	a := r.replica()
 	ctx := context.Background()
-	o, err := a.m.Open(ctx, r.fileID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.m.Editing(ctx, o.Key, []string{"u1"}); err != nil {
-		t.Fatal(err)
-	}
+	o := r.editing(a, "u1")
 	a.store.failPut.Store(true)
 	fetch, _ := bytesFetch("saved while storage failed")
 	if out, err := a.m.Save(ctx, o.Key, fetch, true); err != nil || out != Spooled {
@@ -431,13 +433,7 @@ func TestCoEditorJoiningOnOneReplicaDoesNotReviveASavedSession(t *testing.T) {
 	r := newReplicas(t)
 	a, b := r.replica(), r.replica()
 	ctx := context.Background()
-	o, err := a.m.Open(ctx, r.fileID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.m.Editing(ctx, o.Key, []string{"u1"}); err != nil {
-		t.Fatal(err)
-	}
+	o := r.editing(a, "u1")
 	release, joined := holdAtSessionWrite(t, a.m, "status 1", func() error { return a.m.Editing(ctx, o.Key, []string{"u1", "u2"}) })
 	fetch, _ := bytesFetch("final save")
 	if out, err := b.m.Save(ctx, o.Key, fetch, true, "u1", "u2"); err != nil || out != Saved {
@@ -461,13 +457,7 @@ func TestSessionClosedOnOneReplicaWhileAnotherReplaysItsLastSave(t *testing.T) {
 	r := newReplicas(t)
 	a, b := r.replica(), r.replica()
 	ctx := context.Background()
-	o, err := a.m.Open(ctx, r.fileID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.m.Editing(ctx, o.Key, []string{"u1"}); err != nil {
-		t.Fatal(err)
-	}
+	o := r.editing(a, "u1")
 	a.store.failPut.Store(true)
 	fetch, _ := bytesFetch("forcesaved")
 	if out, err := a.m.Save(ctx, o.Key, fetch, false); err != nil || out != Spooled {
@@ -505,13 +495,7 @@ func TestLockRefreshOnOneReplicaDoesNotReviveASavedSession(t *testing.T) {
 	r := newReplicas(t)
 	a, b := r.replica(), r.replica()
 	ctx := context.Background()
-	o, err := a.m.Open(ctx, r.fileID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.m.Editing(ctx, o.Key, []string{"u1"}); err != nil {
-		t.Fatal(err)
-	}
+	o := r.editing(a, "u1")
 	r.advance(a.m.o.RefreshEvery)
 	release, refreshed := holdAtSessionWrite(t, a.m, "the refresh", func() error { a.m.RefreshLocks(ctx); return nil })
 	fetch, _ := bytesFetch("final save")
@@ -687,13 +671,7 @@ func TestForcesaveOnOneReplicaDoesNotReviveASavedSession(t *testing.T) {
 	r := newReplicas(t)
 	a, b := r.replica(), r.replica()
 	ctx := context.Background()
-	o, err := a.m.Open(ctx, r.fileID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.m.Editing(ctx, o.Key, []string{"u1"}); err != nil {
-		t.Fatal(err)
-	}
+	o := r.editing(a, "u1")
 	forced, _ := bytesFetch("forcesaved")
 	release, saved := holdAtSessionWrite(t, a.m, "the forcesave", func() error {
 		out, err := a.m.Save(ctx, o.Key, forced, false, "u1")
@@ -739,13 +717,7 @@ func TestRefusedReleaseOnOneReplicaDoesNotReviveAnEndedSession(t *testing.T) {
 	r := newReplicas(t)
 	a, b := r.replica(), r.replica()
 	ctx := context.Background()
-	o, err := a.m.Open(ctx, r.fileID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.m.Editing(ctx, o.Key, []string{"u1"}); err != nil {
-		t.Fatal(err)
-	}
+	o := r.editing(a, "u1")
 	a.store.failUnlock.Store(true)
 	release, ended := holdAtSessionWrite(t, a.m, "the release mark", func() error { return a.m.Ended(ctx, o.Key) })
 	if err := b.m.Ended(ctx, o.Key); err != nil {
@@ -991,13 +963,7 @@ func TestDocsSaveWaitsForAnotherReplicasWriteInFlight(t *testing.T) {
 	r := newReplicas(t)
 	a, b := r.replica(), r.replica()
 	ctx := context.Background()
-	o, err := a.m.Open(ctx, r.fileID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.m.Editing(ctx, o.Key, []string{"u1"}); err != nil {
-		t.Fatal(err)
-	}
+	o := r.editing(a, "u1")
 	stall := &stallThenFail{Backend: a.store.Backend, entered: make(chan struct{}), release: make(chan struct{})}
 	a.store.Backend = stall
 	first := make(chan error, 1)
