@@ -1,9 +1,6 @@
 package bridge
 
 import (
-	"bytes"
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -12,10 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/wopibridge/wopibridge/bridge/events"
-	"github.com/wopibridge/wopibridge/docsapi"
 	"github.com/wopibridge/wopibridge/wopiclient"
 )
 
@@ -137,66 +131,27 @@ func BenchmarkEventsDocsSave(b *testing.B) {
 		o.Docs = DocsOptions{URL: dsURL, JWTSecret: secret}
 	})
 
-	type bridgeUnderTest struct {
-		e      *testEnv
-		url    string
-		client *http.Client
-	}
-	under := func(e *testEnv) bridgeUnderTest {
-		srv, client := benchServer(b, e.srv)
-		return bridgeUnderTest{e, srv.URL, client}
-	}
-	nopB, logB := under(nop), under(logged)
-	plusSrv, plusClient := benchServer(b, plusOne(logged.srv, rec, logged.file.ID))
-	plusB := bridgeUnderTest{logged, plusSrv.URL, plusClient}
-	open := func(b *testing.B, u bridgeUnderTest) (string, string) {
-		w := u.e.do(http.MethodPost, "/api/v1/docs/config?file="+u.e.file.ID, nil)
-		if w.Code != http.StatusOK {
-			b.Fatalf("config: %d %s", w.Code, w.Body)
-		}
-		var reply struct{ Config docsapi.Config }
-		if err := json.Unmarshal(w.Body.Bytes(), &reply); err != nil {
-			b.Fatal(err)
-		}
-		return reply.Config.Document.Key, strings.Replace(reply.Config.EditorConfig.CallbackURL, testPublic, u.url, 1)
-	}
-	callback := func(b *testing.B, u bridgeUnderTest, cb string, claims jwt.MapClaims) {
-		claims["exp"] = time.Now().Add(5 * time.Minute).Unix()
-		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
-		if err != nil {
-			b.Fatal(err)
-		}
-		body, _ := json.Marshal(map[string]string{"token": tok})
-		resp, err := u.client.Post(cb, "application/json", bytes.NewReader(body))
-		if err != nil {
-			b.Fatal(err)
-		}
-		reply, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(reply)) != `{"error":0}` {
-			b.Fatalf("callback: %d %s", resp.StatusCode, reply)
-		}
-	}
+	nopS, logS := newBenchSaver(b, nop, nop.srv, resultURL), newBenchSaver(b, logged, logged.srv, resultURL)
+	plusS := newBenchSaver(b, logged, plusOne(logged.srv, rec, logged.file.ID), resultURL)
 	// save times one status 2 and counts the events recorded meanwhile.
-	save := func(b *testing.B, u bridgeUnderTest) (time.Duration, int64) {
+	save := func(b *testing.B, s *benchSaver) (time.Duration, int64) {
 		b.StopTimer()
-		key, cb := open(b, u)
-		callback(b, u, cb, jwt.MapClaims{"key": key, "status": 1, "users": []string{"u"}})
+		key, cb := s.open(b)
 		b.StartTimer()
 		n0, t0 := rec.n.Load(), time.Now()
-		callback(b, u, cb, jwt.MapClaims{"key": key, "status": 2, "url": resultURL, "users": []string{"u"}})
+		s.save(b, key, cb)
 		return time.Since(t0), rec.n.Load() - n0
 	}
 	for _, run := range []struct {
 		name string
-		u    bridgeUnderTest
-	}{{"paired", logB}, {"paired-plus-one", plusB}} {
+		s    *benchSaver
+	}{{"paired", logS}, {"paired-plus-one", plusS}} {
 		b.Run(run.name, func(b *testing.B) {
 			b.SetBytes(2 * size)
-			paired(b, func(b *testing.B) (time.Duration, int64) { return save(b, nopB) },
-				func(b *testing.B) (time.Duration, int64) { return save(b, run.u) })
-			for _, u := range []bridgeUnderTest{nopB, run.u} {
-				if st := u.e.stat(u.e.file.ID); st.Size != size {
+			paired(b, func(b *testing.B) (time.Duration, int64) { return save(b, nopS) },
+				func(b *testing.B) (time.Duration, int64) { return save(b, run.s) })
+			for _, s := range []*benchSaver{nopS, run.s} {
+				if st := s.e.stat(s.e.file.ID); st.Size != size {
 					b.Fatalf("stored %d bytes, want %d", st.Size, size)
 				}
 			}

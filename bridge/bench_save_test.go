@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -33,39 +34,7 @@ func BenchmarkDocsSave(b *testing.B) {
 		o.Logger, o.MaxFileSize = nil, 0
 		o.Docs = DocsOptions{URL: dsURL, JWTSecret: secret}
 	})
-	bridgeSrv, client := benchServer(b, e.srv)
-
-	// open returns a fresh session's key and callback URL: every save needs a new key,
-	// since a repeated status 2 for a saved key writes nothing.
-	open := func(b *testing.B) (string, string) {
-		w := e.do(http.MethodPost, "/api/v1/docs/config?file="+e.file.ID, nil)
-		if w.Code != http.StatusOK {
-			b.Fatalf("config: %d %s", w.Code, w.Body)
-		}
-		var reply struct{ Config docsapi.Config }
-		if err := json.Unmarshal(w.Body.Bytes(), &reply); err != nil {
-			b.Fatal(err)
-		}
-		cb := strings.Replace(reply.Config.EditorConfig.CallbackURL, testPublic, bridgeSrv.URL, 1)
-		return reply.Config.Document.Key, cb
-	}
-	callback := func(b *testing.B, cb string, claims jwt.MapClaims) {
-		claims["exp"] = time.Now().Add(5 * time.Minute).Unix() // as DS signs them
-		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
-		if err != nil {
-			b.Fatal(err)
-		}
-		body, _ := json.Marshal(map[string]string{"token": tok})
-		resp, err := client.Post(cb, "application/json", bytes.NewReader(body))
-		if err != nil {
-			b.Fatal(err)
-		}
-		reply, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(reply)) != `{"error":0}` {
-			b.Fatalf("callback: %d %s", resp.StatusCode, reply)
-		}
-	}
+	saver := newBenchSaver(b, e, e.srv, resultURL)
 
 	b.Run("bridge", func(b *testing.B) {
 		b.SetBytes(size)
@@ -73,10 +42,9 @@ func BenchmarkDocsSave(b *testing.B) {
 		report := peakRSS(b)
 		for b.Loop() {
 			b.StopTimer()
-			key, cb := open(b)
-			callback(b, cb, jwt.MapClaims{"key": key, "status": 1, "users": []string{"u"}})
+			key, cb := saver.open(b)
 			b.StartTimer()
-			callback(b, cb, jwt.MapClaims{"key": key, "status": 2, "url": resultURL, "users": []string{"u"}})
+			saver.save(b, key, cb)
 		}
 		report()
 		if st := e.stat(e.file.ID); st.Size != size {
@@ -89,7 +57,7 @@ func BenchmarkDocsSave(b *testing.B) {
 		b.ReportAllocs()
 		report := peakRSS(b)
 		for b.Loop() {
-			resp, err := client.Get(resultURL)
+			resp, err := saver.client.Get(resultURL)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -123,4 +91,58 @@ func benchDS(b *testing.B, size int64) (*url.URL, string) {
 	}))
 	dsURL, _ := url.Parse(ds.URL)
 	return dsURL, ds.URL + "/cache/files/data/output.docx"
+}
+
+// benchSaver drives Docs API saves of one bridge: a fresh session per save (a repeated
+// status 2 for a saved key writes nothing), its status 1 outside the timing.
+// Its callbacks reach h (the bridge of e, or a handler in front of it) through a
+// loopback server, signed with benchDSSecret, and name resultURL as DS's result.
+type benchSaver struct {
+	e         *testEnv
+	srv       *httptest.Server
+	client    *http.Client
+	resultURL string
+}
+
+func newBenchSaver(b *testing.B, e *testEnv, h http.Handler, resultURL string) *benchSaver {
+	srv, client := benchServer(b, h)
+	return &benchSaver{e: e, srv: srv, client: client, resultURL: resultURL}
+}
+
+// open makes a new session whose status 1 is handled: its key and callback URL.
+func (s *benchSaver) open(b *testing.B) (string, string) {
+	w := s.e.do(http.MethodPost, "/api/v1/docs/config?file="+s.e.file.ID, nil)
+	if w.Code != http.StatusOK {
+		b.Fatalf("config: %d %s", w.Code, w.Body)
+	}
+	var reply struct{ Config docsapi.Config }
+	if err := json.Unmarshal(w.Body.Bytes(), &reply); err != nil {
+		b.Fatal(err)
+	}
+	cb := strings.Replace(reply.Config.EditorConfig.CallbackURL, testPublic, s.srv.URL, 1)
+	key := reply.Config.Document.Key
+	s.callback(b, cb, jwt.MapClaims{"key": key, "status": 1, "users": []string{"u"}})
+	return key, cb
+}
+
+func (s *benchSaver) save(b *testing.B, key, cb string) {
+	s.callback(b, cb, jwt.MapClaims{"key": key, "status": 2, "url": s.resultURL, "users": []string{"u"}})
+}
+
+func (s *benchSaver) callback(b *testing.B, cb string, claims jwt.MapClaims) {
+	claims["exp"] = time.Now().Add(5 * time.Minute).Unix() // as DS signs them
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(benchDSSecret))
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]string{"token": tok})
+	resp, err := s.client.Post(cb, "application/json", bytes.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	reply, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(reply)) != `{"error":0}` {
+		b.Fatalf("callback: %d %s", resp.StatusCode, reply)
+	}
 }

@@ -1,21 +1,13 @@
 package bridge
 
 import (
-	"bytes"
-	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/wopibridge/wopibridge/bridge/state"
 	"github.com/wopibridge/wopibridge/bridge/state/redistest"
-	"github.com/wopibridge/wopibridge/docsapi"
 	"github.com/wopibridge/wopibridge/wopiclient"
 )
 
@@ -95,8 +87,8 @@ func benchStateDocsSave(b *testing.B) {
 		o.Logger, o.MaxFileSize = nil, 0
 		o.Docs = DocsOptions{URL: dsURL, JWTSecret: secret}
 	})
-	boltSaver := newBenchSaver(b, bolt, secret, resultURL)
-	redisSaver := newBenchSaver(b, rds, secret, resultURL)
+	boltSaver := newBenchSaver(b, bolt, bolt.srv, resultURL)
+	redisSaver := newBenchSaver(b, rds, rds.srv, resultURL)
 
 	run := func(s *benchSaver) func(b *testing.B) {
 		return func(b *testing.B) {
@@ -137,57 +129,4 @@ func reportPair(b *testing.B, boltTime, redisTime time.Duration) {
 	b.ReportMetric(float64(boltTime.Nanoseconds())/float64(b.N), "bolt-ns/op")
 	b.ReportMetric(float64(redisTime.Nanoseconds())/float64(b.N), "redis-ns/op")
 	b.ReportMetric(float64(redisTime)/float64(boltTime), "redis/bolt")
-}
-
-// benchSaver drives Docs API saves of one bridge: a fresh session per save (a repeated
-// status 2 for a saved key writes nothing), its status 1 outside the timing.
-type benchSaver struct {
-	e         *testEnv
-	srv       *httptest.Server
-	client    *http.Client
-	secret    []byte
-	resultURL string
-}
-
-func newBenchSaver(b *testing.B, e *testEnv, secret []byte, resultURL string) *benchSaver {
-	srv, client := benchServer(b, e.srv)
-	return &benchSaver{e: e, srv: srv, client: client, secret: secret, resultURL: resultURL}
-}
-
-// open makes a new session whose status 1 is handled: its key and callback URL.
-func (s *benchSaver) open(b *testing.B) (string, string) {
-	w := s.e.do(http.MethodPost, "/api/v1/docs/config?file="+s.e.file.ID, nil)
-	if w.Code != http.StatusOK {
-		b.Fatalf("config: %d %s", w.Code, w.Body)
-	}
-	var reply struct{ Config docsapi.Config }
-	if err := json.Unmarshal(w.Body.Bytes(), &reply); err != nil {
-		b.Fatal(err)
-	}
-	cb := strings.Replace(reply.Config.EditorConfig.CallbackURL, testPublic, s.srv.URL, 1)
-	key := reply.Config.Document.Key
-	s.callback(b, cb, jwt.MapClaims{"key": key, "status": 1, "users": []string{"u"}})
-	return key, cb
-}
-
-func (s *benchSaver) save(b *testing.B, key, cb string) {
-	s.callback(b, cb, jwt.MapClaims{"key": key, "status": 2, "url": s.resultURL, "users": []string{"u"}})
-}
-
-func (s *benchSaver) callback(b *testing.B, cb string, claims jwt.MapClaims) {
-	claims["exp"] = time.Now().Add(5 * time.Minute).Unix() // as DS signs them
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(s.secret)
-	if err != nil {
-		b.Fatal(err)
-	}
-	body, _ := json.Marshal(map[string]string{"token": tok})
-	resp, err := s.client.Post(cb, "application/json", bytes.NewReader(body))
-	if err != nil {
-		b.Fatal(err)
-	}
-	reply, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(reply)) != `{"error":0}` {
-		b.Fatalf("callback: %d %s", resp.StatusCode, reply)
-	}
 }
