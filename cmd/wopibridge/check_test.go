@@ -696,25 +696,37 @@ func TestCheckOutboxSecretMismatch(t *testing.T) {
 		"wopibridge check: 1 failed (outbox)")
 }
 
-// waitServing polls u until it answers.
 // serveInBackground runs `wopibridge serve` with env e until the test ends (it must
 // then exit with 0), and returns once it answers its probe.
 func serveInBackground(t *testing.T, e map[string]string) {
 	t.Helper()
-	ctx, stop := context.WithCancel(context.Background())
+	startServing(t, e)
+	waitServing(t, "http://"+e["WOPIBRIDGE_LISTEN"]+bridge.ProbePath)
+}
+
+// startServing starts `wopibridge serve` with env e. stop ends it (once; it must exit
+// with 0), and is called when the test ends if the test has not.
+func startServing(t *testing.T, e map[string]string) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan int, 1)
 	go func() {
 		served <- run(ctx, []string{"serve"}, func(k string) string { return e[k] }, io.Discard, io.Discard)
 	}()
-	t.Cleanup(func() {
-		stop()
-		if code := <-served; code != 0 {
-			t.Errorf("serve exited with %d", code)
-		}
-	})
-	waitServing(t, "http://"+e["WOPIBRIDGE_LISTEN"]+bridge.ProbePath)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if code := <-served; code != 0 {
+				t.Errorf("serve exited with %d", code)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
+// waitServing polls u until it answers.
 func waitServing(t *testing.T, u string) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,27 +131,7 @@ func TestEventsCommandWhileTheServerRuns(t *testing.T) {
 	dir := t.TempDir()
 	writeEvents(t, dir, cmdEvents()...)
 	env := savesEnv(dir)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	var serveOut bytes.Buffer
-	go func() {
-		done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, io.Discard, &serveOut)
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	admin := filepath.Join(dir, "data", "wopibridge.db.admin")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := os.Stat(admin); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no admin file from the server; its log: %s", serveOut.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	serveWithAdmin(t, env, dir)
 	code, out, errOut := runEventsCmd(t, env, "f1")
 	if code != 0 {
 		t.Fatalf("events while serving: %d %q", code, errOut)

@@ -140,27 +140,7 @@ func TestSavesCommandsWhileTheServerRuns(t *testing.T) {
 	dir := t.TempDir()
 	spoolOne(t, dir, "kept while serving", true)
 	env := savesEnv(dir)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	var serveOut bytes.Buffer
-	go func() {
-		done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, io.Discard, &serveOut)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	admin := filepath.Join(dir, "data", "wopibridge.db.admin")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := os.Stat(admin); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no admin file from the server; its log: %s", serveOut.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	admin, stop := serveWithAdmin(t, env, dir)
 	if fi, _ := os.Stat(admin); fi.Mode().Perm() != 0o600 {
 		t.Errorf("admin file mode %v", fi.Mode().Perm())
 	}
@@ -204,10 +184,24 @@ func TestSavesCommandsWhileTheServerRuns(t *testing.T) {
 	if code, out, _ := runSavesCmd(t, env, "list", "--json"); code != 0 || strings.TrimSpace(out) != "[]" {
 		t.Fatalf("list after drop while serving: %q", out)
 	}
-	cancel()
-	<-done
-	done <- 0 // for the cleanup
+	stop()
 	if _, err := os.Stat(admin); !os.IsNotExist(err) {
 		t.Errorf("admin file left after the server stopped: %v", err)
+	}
+}
+
+// serveWithAdmin runs `wopibridge serve` with env until the test ends, and waits for
+// the admin file it writes beside its bolt state file under dir: its path.
+func serveWithAdmin(t *testing.T, env map[string]string, dir string) (admin string, stop func()) {
+	t.Helper()
+	stop = startServing(t, env)
+	admin = filepath.Join(dir, "data", "wopibridge.db.admin")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(admin); err == nil {
+			return admin, stop
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no admin file from the server")
+		}
 	}
 }
