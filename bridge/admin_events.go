@@ -6,16 +6,9 @@ import (
 	"github.com/gorilla/mux"
 )
 
-// GET /admin/v1/events/{id}?since=&limit=: a file's timeline for "wopibridge events"
-// while the server holds the bolt state file; the answer is the launch API's. The
-// file need not exist any more: its timeline outlives it.
-func (s *Server) adminEventRoutes(r *mux.Router) {
-	if s.adminToken == "" {
-		return
-	}
-	r.Handle("/admin/v1/events/{id}", s.admin("FileEvents", s.adminFileEvents)).Methods(http.MethodGet)
-}
-
+// adminFileEvents answers GET /admin/v1/events/{id}?since=&limit=: a file's timeline
+// for "wopibridge events" while the server holds the bolt state file; the answer is
+// the launch API's. The file need not exist any more: its timeline outlives it.
 func (s *Server) adminFileEvents(w http.ResponseWriter, r *http.Request) error {
 	id := mux.Vars(r)["id"]
 	info(r.Context()).fileID = id

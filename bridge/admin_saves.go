@@ -23,6 +23,7 @@ import (
 //	POST   /admin/v1/saves/{id}/exported?size=n  the bytes were kept: the save may be dropped
 //	POST   /admin/v1/saves/{id}/retry         back into the spool, replayed at once
 //	DELETE /admin/v1/saves/{id}               dropped (only once exported)
+//	GET    /admin/v1/events/{id}              a file's timeline (admin_events.go)
 
 func (s *Server) adminRoutes(r *mux.Router) {
 	if s.adminToken == "" {
@@ -33,6 +34,7 @@ func (s *Server) adminRoutes(r *mux.Router) {
 	r.Handle("/admin/v1/saves/{id}/exported", s.admin("ExportedSave", s.adminExportedSave)).Methods(http.MethodPost)
 	r.Handle("/admin/v1/saves/{id}/retry", s.admin("RetrySave", s.adminRetrySave)).Methods(http.MethodPost)
 	r.Handle("/admin/v1/saves/{id}", s.admin("DropSave", s.adminDropSave)).Methods(http.MethodDelete)
+	r.Handle("/admin/v1/events/{id}", s.admin("FileEvents", s.adminFileEvents)).Methods(http.MethodGet)
 }
 
 // admin is the operator routes' adapter: loopback and the admin token, JSON errors.

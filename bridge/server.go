@@ -275,9 +275,7 @@ func (s *Server) routes() http.Handler {
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/metrics", s.serveMetrics).Methods(http.MethodGet, http.MethodHead)
-	s.adminRoutes(r) // saves waiting or recovered, for "wopibridge saves"
-	// a file's timeline, for "wopibridge events"
-	s.adminEventRoutes(r)
+	s.adminRoutes(r) // saves waiting or recovered, timelines: for "wopibridge saves" and "events"
 	return r
 }
 
