@@ -194,22 +194,29 @@ func (s *Server) holder(ctx context.Context, id string) (*events.Holder, error) 
 	return s.describeHolder(id, lockID)
 }
 
+// docsHolder is the Docs API session hs as a holder: its key, first user and start.
+func docsHolder(hs session.Holding) *events.Holder {
+	h := &events.Holder{Style: events.StyleDocs, Session: hs.Key, Since: hs.Started}
+	if len(hs.Users) > 0 {
+		h.User = hs.Users[0]
+	}
+	return h
+}
+
 // describeHolder describes the holder of lockID on file id; nil for no lock.
 func (s *Server) describeHolder(id, lockID string) (*events.Holder, error) {
 	if lockID == "" {
 		return nil, nil
 	}
 	if key, ok := strings.CutPrefix(lockID, session.LockPrefix); ok {
-		h := &events.Holder{Style: events.StyleDocs, Session: key}
-		if hs, ok, err := s.docs.sessions.Holding(id); err != nil {
+		hs, ok, err := s.docs.sessions.Holding(id)
+		if err != nil {
 			return nil, err
-		} else if ok && hs.Key == key {
-			h.Since = hs.Started
-			if len(hs.Users) > 0 {
-				h.User = hs.Users[0]
-			}
 		}
-		return h, nil
+		if !ok || hs.Key != key {
+			return &events.Holder{Style: events.StyleDocs, Session: key}, nil
+		}
+		return docsHolder(hs), nil
 	}
 	h := &events.Holder{Style: events.StyleWOPI, Session: events.LockDigest(lockID)}
 	if l, ok := s.events.(eventLog); ok {

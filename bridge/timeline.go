@@ -185,11 +185,7 @@ func (s *Server) wopiOpened(ctx context.Context, c *wopiCall, edit, storageWrite
 		// falls back to view (a WOPI lock held is DS's own: its co-editors edit under it).
 		// Read from the state store only: no call to storage on the request's path.
 		if hs, ok, err := s.docs.sessions.Holding(c.id); err == nil && ok {
-			mode, reason = docsapi.ModeView, events.ReasonLocked
-			holder = &events.Holder{Style: events.StyleDocs, Session: hs.Key, Since: hs.Started}
-			if len(hs.Users) > 0 {
-				holder.User = hs.Users[0]
-			}
+			mode, reason, holder = docsapi.ModeView, events.ReasonLocked, docsHolder(hs)
 		}
 	case !c.tok.canWrite():
 		mode, reason = docsapi.ModeView, events.ReasonViewAction
