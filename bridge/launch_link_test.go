@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"github.com/wopibridge/wopibridge/wopiclient/wopitest"
+
 	"net/http"
 	"net/url"
 	"strings"
@@ -127,5 +129,22 @@ func TestUpstreamTimelineStreamSparesTheHost(t *testing.T) {
 	}
 	if got := newEnv(t).srv.holderPoll(); got != eventsHolderPoll {
 		t.Errorf("local holder poll every %v, want %v", got, eventsHolderPoll)
+	}
+}
+
+// A Lock refused by an upstream host names the lock that holds the file: its timeline
+// event describes that lock without asking the host for it a second time.
+func TestUpstreamLockConflictAsksTheHostOnce(t *testing.T) {
+	e := newUpstreamEnv(t)
+	f := e.addFile("a.docx", "A", "alice", true)
+	_, s := e.session(e.launchFor("alice", f, nil), "")
+	tok, _ := e.srv.tokens.verify(s.AccessToken)
+	path := e.filePath(tok.File)
+	wantStatus(t, e.wopi(http.MethodPost, path, s.AccessToken, nil, "X-WOPI-Override", "LOCK", "X-WOPI-Lock", "first"), http.StatusOK)
+	e.up.ResetRequests()
+	w := e.wopi(http.MethodPost, path, s.AccessToken, nil, "X-WOPI-Override", "LOCK", "X-WOPI-Lock", "second")
+	wantStatus(t, w, http.StatusConflict)
+	if got := e.up.Requests(); len(got) != 1 || got[0].Op != wopitest.OpLock {
+		t.Errorf("upstream requests for one refused Lock: %+v, want the Lock alone", got)
 	}
 }

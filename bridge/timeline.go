@@ -65,11 +65,18 @@ func lockSession(lock string) string {
 	return events.LockDigest(lock)
 }
 
-// holderNow is who holds fileID, whose lock is lock as a refusal or GetLock said: with
-// the user and since when, when known (api_events.go's holder).
+// holderNow is who holds fileID, with the user and since when, when known
+// (api_events.go's holder). lock is the lock a refusal or GetLock named, if any: it is
+// described as it is, with no second call to storage to ask for it.
 func (s *Server) holderNow(ctx context.Context, fileID, lock string) *events.Holder {
-	h, err := s.holder(ctx, fileID)
-	if err != nil || h == nil || (lock != "" && h.Session != lockSession(lock)) {
+	var h *events.Holder
+	var err error
+	if lock != "" {
+		h, err = s.describeHolder(fileID, lock)
+	} else {
+		h, err = s.holder(ctx, fileID)
+	}
+	if err != nil || h == nil {
 		return holderOf(lock)
 	}
 	return h
